@@ -33,7 +33,7 @@ LDLIBS_ALL  = $(shell $(PKG_CONFIG) --libs $(PKGS)) -pthread $(LDLIBS)
 CHECK_LIBS  = $(shell $(PKG_CONFIG) --libs check)
 
 COMMON	 = util log
-DAEMON	 = $(COMMON) config protocol pending workq runner completion job \
+DAEMON	 = $(COMMON) config protocol pending workq runner completion pool job \
 	   sched server ops jobd
 JOBCTL	 = $(COMMON) config protocol jobctl
 UNITS	 = config protocol pending workq runner

@@ -1,0 +1,211 @@
+/*
+ * jobd: the daemon's main — command line, configuration, the event loop,
+ * signals and the order of start-up and shutdown.
+ *
+ * Start: config → state_dir → scheduler (worker threads) → control socket
+ * → loop.  Stop (SIGTERM/SIGINT): the scheduler drains (no new submits, no
+ * new starts, running jobs get shutdown_timeout), then the loop exits, the
+ * connections close, the workers are joined, and jobd exits 0.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "log.h"
+#include "sched.h"
+#include "server.h"
+#include "util.h"
+#include "version.h"
+
+#define EXIT_USAGE	64
+#define EXIT_CONFIG	78
+
+struct daemon {
+	struct event_base *base;
+	struct sched	*sched;
+	int		 signals;	/* SIGTERM/SIGINT seen so far */
+};
+
+static void __attribute__((noreturn))
+usage(int status)
+{
+	fprintf(status == 0 ? stdout : stderr,
+	    "usage: jobd [-c FILE] [--check-config] [--recover] [--version] "
+	    "[--help]\n");
+	exit(status);
+}
+
+/* mkdir -p with mode for the last component and 0755 for the others. */
+static int
+make_dirs(const char *path, mode_t mode, char **cause)
+{
+	char *p = xstrdup(path), *s;
+	int r = -1;
+
+	for (s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) == -1 && errno != EEXIST) {
+			xasprintf(cause, "%s: mkdir: %s", p, strerror(errno));
+			goto out;
+		}
+		*s = '/';
+	}
+	if (mkdir(p, mode) == -1 && errno != EEXIST) {
+		xasprintf(cause, "%s: mkdir: %s", p, strerror(errno));
+		goto out;
+	}
+	r = 0;
+out:
+	free(p);
+	return r;
+}
+
+static void
+on_drained(void *arg)
+{
+	struct daemon *d = arg;
+
+	log_info("shutdown: no job running, exiting");
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	if (d->signals++ == 0) {
+		log_info("shutdown: %s received, draining (a second signal "
+		    "stops running jobs at once)", strsignal((int)sig));
+		sched_shutdown(d->sched, 0);
+	} else {
+		log_info("shutdown: %s received again, stopping running jobs",
+		    strsignal((int)sig));
+		sched_shutdown(d->sched, 1);
+	}
+}
+
+/* Which file to read: -c, else the system file if present, else none. */
+static const char *
+config_path(const char *given)
+{
+	if (given != NULL)
+		return given;
+	if (access(CONFIG_SYSTEM_PATH, F_OK) == 0)
+		return CONFIG_SYSTEM_PATH;
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "check-config", no_argument, NULL, 'k' },
+		{ "recover", no_argument, NULL, 'r' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon d = { 0 };
+	struct config *cfg = NULL;
+	struct server *srv = NULL;
+	struct event *sigterm, *sigint;
+	const char *given = NULL;
+	char *cause = NULL;
+	int ch, check_only = 0, recover = 0;
+
+	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			given = optarg;
+			break;
+		case 'k':
+			check_only = 1;
+			break;
+		case 'r':
+			recover = 1;
+			break;
+		case 'V':
+			printf("jobd %s\n", JOBD_VERSION);
+			return 0;
+		case 'h':
+			usage(0);
+		default:
+			usage(EXIT_USAGE);
+		}
+	}
+	if (optind != argc)
+		usage(EXIT_USAGE);
+
+	if (config_load(config_path(given), &cfg, &cause) == -1) {
+		fprintf(stderr, "jobd: %s\n", cause);
+		return EXIT_CONFIG;
+	}
+	if (check_only) {
+		printf("ok\n");
+		config_free(cfg);
+		return 0;
+	}
+	log_init((enum log_level)cfg->log_level);
+	if (recover) {
+		/* Nothing to repair until jobd keeps a journal. */
+		log_info("recover: no journal in %s, nothing to do",
+		    cfg->state_dir);
+		config_free(cfg);
+		return 0;
+	}
+	if (make_dirs(cfg->state_dir, 0700, &cause) == -1)
+		log_fatalx(1, "state_dir: %s", cause);
+
+	/*
+	 * A client that vanishes must not kill us with SIGPIPE; jobs get
+	 * default dispositions back through posix_spawn.
+	 */
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((d.base = event_base_new()) == NULL)
+		log_fatalx(1, "event_base_new failed");
+	d.sched = sched_new(d.base, cfg, on_drained, &d);
+	if (server_new(d.base, cfg, d.sched, &srv, &cause) == -1) {
+		log_error("%s", cause);
+		free(cause);
+		sched_shutdown(d.sched, 1);
+		sched_free(d.sched);
+		event_base_free(d.base);
+		config_free(cfg);
+		return 1;
+	}
+	sigterm = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
+	sigint = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	log_info("jobd %s started (pid %ld)", JOBD_VERSION, (long)getpid());
+
+	event_base_dispatch(d.base);
+
+	/*
+	 * Order: close the clients (their parked requests are withdrawn), run
+	 * the loop once so deferred frees happen, then join the workers.
+	 */
+	server_free(srv);
+	event_base_loop(d.base, EVLOOP_NONBLOCK);
+	sched_free(d.sched);
+	event_free(sigterm);
+	event_free(sigint);
+	event_base_free(d.base);
+	config_free(cfg);
+	log_info("stopped");
+	return 0;
+}

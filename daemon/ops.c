@@ -1,0 +1,278 @@
+/*
+ * ops: the socket protocol's operations (SPEC §2), one handler per op in a
+ * table.  Handlers turn a parsed request into scheduler calls and the
+ * scheduler's answers into response lines; parked calls are answered from
+ * their waiter's done callback.
+ *
+ * Thread rule: loop thread only.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "ops.h"
+#include "util.h"
+#include "version.h"
+
+struct op_entry {
+	int	(*handler)(struct call *);
+};
+
+static struct sched *
+call_sched(struct call *call)
+{
+	return server_sched(call->server);
+}
+
+static json_t *
+job_field(const struct job *j)
+{
+	return json_pack("{s:o}", "job", job_to_json(j, 1));
+}
+
+static int
+op_ping(struct call *call)
+{
+	call_reply_ok(call, json_pack("{s:s,s:i}", "version", JOBD_VERSION,
+	    "pid", (int)getpid()));
+	return 0;
+}
+
+static void
+submit_done(struct waiter *w, int status)
+{
+	struct call *call = w->arg;
+
+	if (status == 0)
+		call_reply_ok(call, json_pack("{s:I,s:s}", "id",
+		    (json_int_t)w->job->id, "state", "queued"));
+	else if (status == ETIMEDOUT)
+		call_reply_error(call, PROTO_TIMEOUT, "queue \"%s\" is still "
+		    "full after block_timeout", call->req.queue);
+	else
+		call_reply_error(call, PROTO_SHUTTING_DOWN,
+		    "jobd is shutting down");
+	call_done(call);
+}
+
+static int
+op_submit(struct call *call)
+{
+	struct request *req = &call->req;
+	struct sched *s = call_sched(call);
+	struct job *j;
+	const char *queue = req->job.queue;
+
+	switch (sched_submit(s, &req->job, call->uid, call->gid, &j)) {
+	case SUBMIT_OK:
+		call_reply_ok(call, json_pack("{s:I,s:s}", "id",
+		    (json_int_t)j->id, "state", "queued"));
+		return 0;
+	case SUBMIT_UNKNOWN_QUEUE:
+		call_reply_error(call, PROTO_UNKNOWN_QUEUE,
+		    "no queue named \"%s\"", queue);
+		return 0;
+	case SUBMIT_SHUTTING_DOWN:
+		call_reply_error(call, PROTO_SHUTTING_DOWN,
+		    "jobd is shutting down");
+		return 0;
+	case SUBMIT_FULL:
+		break;
+	}
+	if (req->nowait) {
+		call_reply_error(call, PROTO_QUEUE_FULL,
+		    "queue \"%s\" is full", queue);
+		return 0;
+	}
+	if (call_peer_closed(call))
+		return 0;	/* withdrawn: the client can no longer wait */
+	/* The spec moves into the waiter; keep the name for the messages. */
+	req->queue = xstrdup(queue);
+	call->waiter.done = submit_done;
+	call->waiter.arg = call;
+	sched_block_submit(s, &call->waiter, &req->job, call->uid, call->gid,
+	    req->block_timeout);
+	return 1;
+}
+
+static struct job *
+find_job(struct call *call)
+{
+	struct job *j = sched_find(call_sched(call), call->req.id);
+
+	if (j == NULL)
+		call_reply_error(call, PROTO_NOT_FOUND, "no job %llu",
+		    (unsigned long long)call->req.id);
+	return j;
+}
+
+static int
+op_get(struct call *call)
+{
+	struct job *j;
+
+	if ((j = find_job(call)) != NULL)
+		call_reply_ok(call, job_field(j));
+	return 0;
+}
+
+static void
+wait_done(struct waiter *w, int status)
+{
+	struct call *call = w->arg;
+
+	if (status == 0)
+		call_reply_ok(call, job_field(w->job));
+	else
+		call_reply_error(call, PROTO_TIMEOUT, "job %llu is not "
+		    "finished", (unsigned long long)call->req.id);
+	call_done(call);
+}
+
+static int
+op_wait(struct call *call)
+{
+	struct job *j;
+
+	if ((j = find_job(call)) == NULL)
+		return 0;
+	call->waiter.done = wait_done;
+	call->waiter.arg = call;
+	if (sched_wait(call_sched(call), j, &call->waiter,
+	    call->req.timeout) == 1)
+		return 1;
+	call_reply_ok(call, job_field(j));
+	return 0;
+}
+
+static int
+op_cancel(struct call *call)
+{
+	struct job *j;
+
+	if ((j = find_job(call)) == NULL)
+		return 0;
+	call->waiter.done = wait_done;
+	call->waiter.arg = call;
+	switch (sched_cancel(call_sched(call), j, &call->waiter)) {
+	case 1:
+		return 1;
+	case 0:
+		call_reply_ok(call, job_field(j));
+		break;
+	default:
+		call_reply_error(call, PROTO_CONFLICT, "job %llu already %s",
+		    (unsigned long long)j->id, protocol_state_name(j->state));
+		break;
+	}
+	return 0;
+}
+
+static void
+join_done(struct waiter *w, int status)
+{
+	struct call *call = w->arg;
+
+	if (status == 0)
+		call_reply_ok(call, NULL);
+	else
+		call_reply_error(call, PROTO_TIMEOUT, "unfinished jobs remain");
+	call_done(call);
+}
+
+static int
+op_join(struct call *call)
+{
+	call->waiter.done = join_done;
+	call->waiter.arg = call;
+	switch (sched_join(call_sched(call), call->req.queue, &call->waiter,
+	    call->req.timeout)) {
+	case 1:
+		return 1;
+	case 0:
+		call_reply_ok(call, NULL);
+		break;
+	default:
+		call_reply_error(call, PROTO_UNKNOWN_QUEUE,
+		    "no queue named \"%s\"", call->req.queue);
+		break;
+	}
+	return 0;
+}
+
+static int
+op_list(struct call *call)
+{
+	json_t *jobs;
+
+	if (sched_list(call_sched(call), call->req.queue, call->req.state,
+	    call->req.limit, &jobs) == -1)
+		call_reply_error(call, PROTO_UNKNOWN_QUEUE,
+		    "no queue named \"%s\"", call->req.queue);
+	else
+		call_reply_ok(call, json_pack("{s:o}", "jobs", jobs));
+	return 0;
+}
+
+static int
+op_stats(struct call *call)
+{
+	json_t *stats = sched_stats(call_sched(call),
+	    server_connections(call->server));
+
+	call_reply_ok(call, json_pack("{s:o}", "stats", stats));
+	return 0;
+}
+
+static int
+pause_or_resume(struct call *call, int paused)
+{
+	if (sched_pause(call_sched(call), call->req.queue, paused) == -1)
+		call_reply_error(call, PROTO_UNKNOWN_QUEUE,
+		    "no queue named \"%s\"", call->req.queue);
+	else
+		call_reply_ok(call, NULL);
+	return 0;
+}
+
+static int
+op_pause(struct call *call)
+{
+	return pause_or_resume(call, 1);
+}
+
+static int
+op_resume(struct call *call)
+{
+	return pause_or_resume(call, 0);
+}
+
+static int
+op_later(struct call *call)
+{
+	call_reply_error(call, PROTO_UNAVAILABLE, "op \"%s\" is not "
+	    "supported by this version of jobd",
+	    protocol_op_name(call->req.op));
+	return 0;
+}
+
+static const struct op_entry op_table[OP__COUNT] = {
+	[OP_PING] =		{ op_ping },
+	[OP_SUBMIT] =		{ op_submit },
+	[OP_GET] =		{ op_get },
+	[OP_WAIT] =		{ op_wait },
+	[OP_JOIN] =		{ op_join },
+	[OP_CANCEL] =		{ op_cancel },
+	[OP_LIST] =		{ op_list },
+	[OP_STATS] =		{ op_stats },
+	[OP_PAUSE] =		{ op_pause },
+	[OP_RESUME] =		{ op_resume },
+	[OP_SUBSCRIBE] =	{ op_later },
+	[OP_RELOAD] =		{ op_later },
+};
+
+int
+ops_run(struct call *call)
+{
+	return op_table[call->req.op].handler(call);
+}

@@ -1,0 +1,802 @@
+/*
+ * sched: named queues, job life cycle, waiters and the shutdown drain.
+ *
+ * Thread rule: the loop thread owns every struct jq, struct job, pending
+ * heap and waiter here.  A job crosses to a worker only as a self-contained
+ * struct work_item (a copy), put into its queue's workq while a worker is
+ * free, and comes back through the completion queue.  The loop never blocks
+ * on either: it puts only while busy < workers, so put_nowait has room.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "completion.h"
+#include "log.h"
+#include "pending.h"
+#include "pool.h"
+#include "runner.h"
+#include "sched.h"
+#include "util.h"
+#include "version.h"
+#include "workq.h"
+
+extern char **environ;
+
+struct jq {
+	struct queue_config cfg;
+	struct sched	*sched;
+	struct pending	*pending;	/* accepted, not started */
+	struct workq	*workq;		/* hand-off to this queue's workers */
+	struct pool	*pool;
+	int		 busy;		/* items out with workers */
+	int		 paused;
+	uint64_t	 submitted;
+	uint64_t	 finished[JOB__STATES];	/* by final state */
+	struct waiter_list blocked;	/* submits waiting for room, in order */
+};
+
+struct sched {
+	struct event_base *base;
+	const struct config *cfg;
+	struct jq	**queues;
+	size_t		 nqueues;
+
+	struct jobtab	*tab;
+	struct job_list	 all;		/* every record, oldest id first */
+	struct job_list	 done;		/* finished records, oldest first */
+	size_t		 ndone;
+	uint64_t	 last_id;
+	uint64_t	 seq;
+
+	struct completion *completion;
+	struct event	*completion_ev;
+	struct event	*trim_ev;
+	struct waiter_list joins;
+
+	char		**base_env;	/* immutable while workers run */
+	double		 started_real;
+	double		 started_mono;
+
+	int		 shutting_down;
+	int		 drained_called;
+	struct event	*shutdown_ev;
+	void		(*drained)(void *);
+	void		*drained_arg;
+};
+
+static void	sched_dispatch(struct sched *, struct jq *);
+static void	sched_check_joins(struct sched *);
+
+/*
+ * The base environment of every job: the daemon's own, without what
+ * belongs to its supervisor or loader (SPEC §2 "Environment").
+ */
+static int
+env_is_private(const char *entry)
+{
+	static const char *const exact[] = {
+		"NOTIFY_SOCKET", "JOURNAL_STREAM", "INVOCATION_ID",
+	};
+	static const char *const prefix[] = { "LISTEN_", "WATCHDOG_", "LD_" };
+	static const char suffix[] = "_DIRECTORY";
+	const char *eq = strchr(entry, '=');
+	size_t len = eq != NULL ? (size_t)(eq - entry) : strlen(entry), i;
+
+	for (i = 0; i < sizeof exact / sizeof exact[0]; i++)
+		if (len == strlen(exact[i]) &&
+		    strncmp(entry, exact[i], len) == 0)
+			return 1;
+	for (i = 0; i < sizeof prefix / sizeof prefix[0]; i++)
+		if (strncmp(entry, prefix[i], strlen(prefix[i])) == 0)
+			return 1;
+	return len >= sizeof suffix - 1 &&
+	    strncmp(entry + len - (sizeof suffix - 1), suffix,
+	    sizeof suffix - 1) == 0;
+}
+
+static char **
+env_base(void)
+{
+	size_t n = strv_len(environ), i, k = 0;
+	char **env = xcalloc(n + 1, sizeof *env);
+
+	for (i = 0; i < n; i++)
+		if (!env_is_private(environ[i]))
+			env[k++] = xstrdup(environ[i]);
+	return env;
+}
+
+static struct jq *
+sched_queue(struct sched *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->nqueues; i++)
+		if (strcmp(s->queues[i]->cfg.name, name) == 0)
+			return s->queues[i];
+	return NULL;
+}
+
+static size_t
+jq_unfinished(const struct jq *q)
+{
+	return pending_len(q->pending) + (size_t)q->busy;
+}
+
+/* Complete a parked waiter: it leaves every list before done runs. */
+static void
+waiter_finish(struct waiter *w, int status)
+{
+	if (w->timer != NULL) {
+		event_free(w->timer);
+		w->timer = NULL;
+	}
+	w->active = 0;
+	w->done(w, status);
+}
+
+static void
+waiter_unlink(struct sched *s, struct waiter *w)
+{
+	switch (w->kind) {
+	case WAITER_SUBMIT:
+		TAILQ_REMOVE(&w->queue->blocked, w, entry);
+		protocol_job_spec_clear(&w->spec);
+		break;
+	case WAITER_JOB:
+		TAILQ_REMOVE(&w->job->waiters, w, entry);
+		break;
+	case WAITER_JOIN:
+		TAILQ_REMOVE(&s->joins, w, entry);
+		break;
+	}
+}
+
+static void
+waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct waiter *w = arg;
+
+	(void)fd;
+	(void)what;
+	waiter_unlink(w->sched, w);
+	waiter_finish(w, ETIMEDOUT);
+}
+
+static void
+waiter_park(struct sched *s, struct waiter *w, double timeout)
+{
+	struct timeval tv;
+
+	w->sched = s;
+	w->active = 1;
+	w->timer = NULL;
+	if (timeout < 0)
+		return;
+	tv.tv_sec = (time_t)timeout;
+	tv.tv_usec = (suseconds_t)((timeout - (double)tv.tv_sec) * 1e6);
+	w->timer = evtimer_new(s->base, waiter_timeout, w);
+	evtimer_add(w->timer, &tv);
+}
+
+void
+sched_withdraw(struct sched *s, struct waiter *w)
+{
+	if (!w->active)
+		return;
+	waiter_unlink(s, w);
+	if (w->timer != NULL) {
+		event_free(w->timer);
+		w->timer = NULL;
+	}
+	w->active = 0;
+}
+
+/* Accept a job into its queue's pending heap (no dispatch). */
+static struct job *
+sched_enqueue(struct sched *s, struct jq *q, struct job_spec *spec,
+    uid_t uid, gid_t gid)
+{
+	struct job *j = job_new(++s->last_id, spec, uid, gid);
+
+	j->queue = q;
+	j->queue_name = q->cfg.name;
+	j->timeout = j->spec.timeout >= 0 ? j->spec.timeout : q->cfg.timeout;
+	j->submitted_at = now_real();
+	jobtab_add(s->tab, j);
+	TAILQ_INSERT_TAIL(&s->all, j, all_entry);
+	pending_push(q->pending, j, j->spec.priority, ++s->seq, &j->slot);
+	q->submitted++;
+	return j;
+}
+
+static void
+trim_finished(evutil_socket_t fd, short what, void *arg)
+{
+	struct sched *s = arg;
+	struct job *j;
+
+	(void)fd;
+	(void)what;
+	while (s->ndone > (size_t)s->cfg->keep_finished &&
+	    (j = TAILQ_FIRST(&s->done)) != NULL) {
+		TAILQ_REMOVE(&s->done, j, done_entry);
+		TAILQ_REMOVE(&s->all, j, all_entry);
+		jobtab_remove(s->tab, j);
+		s->ndone--;
+		job_free(j);
+	}
+}
+
+/*
+ * A job reached a final state: count it, answer its waiters, and keep it
+ * among the finished.  Dropping the oldest finished records is deferred to
+ * the next loop turn, so callers may still use j until they return.
+ */
+static void
+job_finish(struct sched *s, struct job *j, enum job_state state)
+{
+	struct jq *q = j->queue;
+	struct waiter *w;
+
+	j->state = state;
+	if (j->finished_at == 0)
+		j->finished_at = now_real();
+	q->finished[state]++;
+	while ((w = TAILQ_FIRST(&j->waiters)) != NULL) {
+		TAILQ_REMOVE(&j->waiters, w, entry);
+		waiter_finish(w, 0);
+	}
+	TAILQ_INSERT_TAIL(&s->done, j, done_entry);
+	if (++s->ndone > (size_t)s->cfg->keep_finished)
+		event_active(s->trim_ev, 0, 0);
+}
+
+static struct work_item *
+work_item_new(struct sched *s, struct job *j)
+{
+	struct work_item *it = xcalloc(1, sizeof *it);
+
+	it->id = j->id;
+	it->kind = j->spec.kind;
+	switch (j->spec.kind) {
+	case JOB_ARGV:
+		it->argv = strv_dup(j->spec.argv);
+		break;
+	case JOB_SHELL:
+		it->argv = xcalloc(4, sizeof *it->argv);
+		it->argv[0] = xstrdup("/bin/sh");
+		it->argv[1] = xstrdup("-c");
+		it->argv[2] = xstrdup(j->spec.shell);
+		break;
+	case JOB_SLEEP:
+		it->sleep = j->spec.sleep;
+		break;
+	}
+	it->base_env = s->base_env;
+	it->env = strv_dup(j->spec.env);
+	it->cwd = j->spec.cwd != NULL ? xstrdup(j->spec.cwd) : NULL;
+	if (j->spec.stdin_data != NULL) {
+		it->stdin_data = xmemdup(j->spec.stdin_data, j->spec.stdin_len);
+		it->stdin_len = j->spec.stdin_len;
+	}
+	it->timeout = j->timeout;
+	it->kill_grace = s->cfg->kill_grace;
+	it->tail_bytes = (size_t)s->cfg->output_tail_bytes;
+	it->cookie = j;
+	return it;
+}
+
+/* Hand a job to a free worker of its queue. */
+static void
+sched_start(struct sched *s, struct jq *q, struct job *j)
+{
+	struct work_item *it = work_item_new(s, j);
+
+	if ((it->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		log_warn("sched: job %llu: eventfd: %s (it cannot be canceled)",
+		    (unsigned long long)j->id, strerror(errno));
+	j->stop_fd = it->stop_fd;
+	j->state = JOB_RUNNING;
+	j->started_at = now_real();
+	j->attempts++;
+	q->busy++;
+	/* busy < workers = the workq's bound, so this never blocks or fails. */
+	if (workq_put_nowait(q->workq, it) == -1)
+		log_fatalx(1, "sched: %s: workq full with a free worker",
+		    q->cfg.name);
+	log_debug("sched: job %llu started on queue %s",
+	    (unsigned long long)j->id, q->cfg.name);
+}
+
+/*
+ * Start jobs while the queue has free workers, then let blocked submits in
+ * while it has room, in arrival order; repeat while either made progress.
+ */
+static void
+sched_dispatch(struct sched *s, struct jq *q)
+{
+	struct waiter *w;
+	struct job *j;
+	int admitted;
+
+	do {
+		while (!s->shutting_down && !q->paused &&
+		    q->busy < q->cfg.workers &&
+		    (j = pending_pop(q->pending)) != NULL)
+			sched_start(s, q, j);
+		admitted = 0;
+		while ((w = TAILQ_FIRST(&q->blocked)) != NULL &&
+		    pending_len(q->pending) < (size_t)q->cfg.capacity) {
+			TAILQ_REMOVE(&q->blocked, w, entry);
+			w->job = sched_enqueue(s, q, &w->spec, w->uid, w->gid);
+			waiter_finish(w, 0);
+			admitted = 1;
+		}
+	} while (admitted && !s->shutting_down && !q->paused &&
+	    q->busy < q->cfg.workers);
+}
+
+static void
+sched_check_drained(struct sched *s)
+{
+	size_t i;
+
+	if (!s->shutting_down || s->drained_called)
+		return;
+	for (i = 0; i < s->nqueues; i++)
+		if (s->queues[i]->busy > 0)
+			return;
+	s->drained_called = 1;
+	s->drained(s->drained_arg);
+}
+
+static enum job_state
+result_state(const struct job *j, const struct work_result *r)
+{
+	if (j->cancel_requested)
+		return JOB_CANCELED;
+	switch (r->outcome) {
+	case RUN_EXITED:
+		return r->exit_code == 0 ? JOB_SUCCEEDED : JOB_FAILED;
+	case RUN_TIMED_OUT:
+		return JOB_TIMED_OUT;
+	case RUN_SIGNALED:
+	case RUN_STOPPED:
+	case RUN_SPAWN_FAILED:
+		break;
+	}
+	return JOB_FAILED;
+}
+
+/* A worker handed an item back: the job is over. */
+static void
+sched_complete(struct sched *s, struct work_item *it)
+{
+	struct job *j = it->cookie;
+	struct work_result *r = &it->result;
+	struct jq *q = j->queue;
+
+	q->busy--;
+	if (j->stop_fd != -1)
+		close(j->stop_fd);
+	j->stop_fd = -1;
+	if (r->started_at != 0)
+		j->started_at = r->started_at;
+	j->finished_at = r->finished_at;
+	j->exit_code = r->exit_code;
+	j->signal = r->signal;
+	/* Take the result's strings instead of copying them. */
+	j->out = r->out;
+	j->out_len = r->out_len;
+	j->out_truncated = r->out_truncated != 0;
+	j->err = r->err;
+	j->err_len = r->err_len;
+	j->err_truncated = r->err_truncated != 0;
+	j->error = r->error;
+	r->out = r->err = r->error = NULL;
+	if (j->shutdown_killed && !j->cancel_requested) {
+		free(j->error);
+		j->error = xstrdup("killed at shutdown");
+	}
+	job_finish(s, j, result_state(j, r));
+	runner_item_free(it);
+}
+
+static void
+completion_ready(evutil_socket_t fd, short what, void *arg)
+{
+	struct sched *s = arg;
+	struct work_item *it, *next;
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	for (it = completion_take(s->completion); it != NULL; it = next) {
+		next = it->next;
+		sched_complete(s, it);
+	}
+	for (i = 0; i < s->nqueues; i++)
+		sched_dispatch(s, s->queues[i]);
+	sched_check_joins(s);
+	sched_check_drained(s);
+}
+
+struct sched *
+sched_new(struct event_base *base, const struct config *cfg,
+    void (*drained)(void *), void *arg)
+{
+	struct sched *s = xcalloc(1, sizeof *s);
+	struct jq *q;
+	size_t i;
+
+	s->base = base;
+	s->cfg = cfg;
+	s->started_real = now_real();
+	s->started_mono = now_mono();
+	s->drained = drained;
+	s->drained_arg = arg;
+	s->tab = jobtab_new();
+	TAILQ_INIT(&s->all);
+	TAILQ_INIT(&s->done);
+	TAILQ_INIT(&s->joins);
+	s->base_env = env_base();
+	s->completion = completion_new();
+	s->completion_ev = event_new(base, completion_fd(s->completion),
+	    EV_READ | EV_PERSIST, completion_ready, s);
+	event_add(s->completion_ev, NULL);
+	s->trim_ev = event_new(base, -1, 0, trim_finished, s);
+
+	s->nqueues = cfg->nqueues;
+	s->queues = xcalloc(s->nqueues, sizeof *s->queues);
+	for (i = 0; i < s->nqueues; i++) {
+		q = s->queues[i] = xcalloc(1, sizeof *q);
+		q->cfg = cfg->queues[i];
+		q->sched = s;
+		q->pending = pending_new(q->cfg.policy);
+		q->workq = workq_new((size_t)q->cfg.workers);
+		TAILQ_INIT(&q->blocked);
+		q->pool = pool_new(q->cfg.name, q->workq, s->completion,
+		    q->cfg.workers);
+		log_info("queue %s: %d workers, capacity %ld, policy %s",
+		    q->cfg.name, q->cfg.workers, q->cfg.capacity,
+		    config_policy_name(q->cfg.policy));
+	}
+	return s;
+}
+
+void
+sched_free(struct sched *s)
+{
+	struct work_item *it, *next;
+	struct job *j;
+	size_t i;
+
+	if (s == NULL)
+		return;
+	/*
+	 * Stop order: refuse new work in every workq, let each worker finish
+	 * the item it holds and leave, then free what the loop owns.
+	 */
+	for (i = 0; i < s->nqueues; i++)
+		workq_shutdown(s->queues[i]->workq);
+	for (i = 0; i < s->nqueues; i++)
+		pool_join(s->queues[i]->pool);
+	for (it = completion_take(s->completion); it != NULL; it = next) {
+		next = it->next;
+		j = it->cookie;
+		if (j->stop_fd != -1)
+			close(j->stop_fd);
+		j->stop_fd = -1;
+		runner_item_free(it);
+	}
+	for (i = 0; i < s->nqueues; i++) {
+		workq_free(s->queues[i]->workq);
+		pending_free(s->queues[i]->pending);
+		free(s->queues[i]);
+	}
+	free(s->queues);
+	while ((j = TAILQ_FIRST(&s->all)) != NULL) {
+		TAILQ_REMOVE(&s->all, j, all_entry);
+		job_free(j);
+	}
+	jobtab_free(s->tab);
+	event_free(s->completion_ev);
+	event_free(s->trim_ev);
+	if (s->shutdown_ev != NULL)
+		event_free(s->shutdown_ev);
+	completion_free(s->completion);
+	strv_free(s->base_env);
+	free(s);
+}
+
+enum submit_result
+sched_submit(struct sched *s, struct job_spec *spec, uid_t uid, gid_t gid,
+    struct job **out)
+{
+	struct jq *q;
+
+	*out = NULL;
+	if (s->shutting_down)
+		return SUBMIT_SHUTTING_DOWN;
+	if ((q = sched_queue(s, spec->queue)) == NULL)
+		return SUBMIT_UNKNOWN_QUEUE;
+	/* Earlier blocked submits go first: a newcomer queues behind them. */
+	if (pending_len(q->pending) >= (size_t)q->cfg.capacity ||
+	    !TAILQ_EMPTY(&q->blocked))
+		return SUBMIT_FULL;
+	*out = sched_enqueue(s, q, spec, uid, gid);
+	sched_dispatch(s, q);
+	return SUBMIT_OK;
+}
+
+void
+sched_block_submit(struct sched *s, struct waiter *w, struct job_spec *spec,
+    uid_t uid, gid_t gid, double timeout)
+{
+	w->kind = WAITER_SUBMIT;
+	w->queue = sched_queue(s, spec->queue);
+	w->job = NULL;
+	w->spec = *spec;
+	memset(spec, 0, sizeof *spec);
+	w->uid = uid;
+	w->gid = gid;
+	TAILQ_INSERT_TAIL(&w->queue->blocked, w, entry);
+	waiter_park(s, w, timeout);
+}
+
+struct job *
+sched_find(struct sched *s, uint64_t id)
+{
+	return jobtab_find(s->tab, id);
+}
+
+int
+sched_wait(struct sched *s, struct job *j, struct waiter *w, double timeout)
+{
+	if (protocol_state_final(j->state))
+		return 0;
+	w->kind = WAITER_JOB;
+	w->job = j;
+	w->queue = NULL;
+	TAILQ_INSERT_TAIL(&j->waiters, w, entry);
+	waiter_park(s, w, timeout);
+	return 1;
+}
+
+int
+sched_cancel(struct sched *s, struct job *j, struct waiter *w)
+{
+	static const uint64_t stop = RUNNER_STOP_GRACEFUL;
+	struct jq *q = j->queue;
+
+	if (protocol_state_final(j->state))
+		return -1;
+	if (j->state == JOB_QUEUED) {
+		pending_remove(q->pending, j->slot);
+		j->cancel_requested = 1;
+		job_finish(s, j, JOB_CANCELED);
+		sched_dispatch(s, q);
+		sched_check_joins(s);
+		return 0;
+	}
+	/* Running: its worker sees the eventfd, kills the group, reports. */
+	if (!j->cancel_requested && j->stop_fd != -1 &&
+	    write(j->stop_fd, &stop, sizeof stop) == -1)
+		log_warn("sched: job %llu: cancel: %s",
+		    (unsigned long long)j->id, strerror(errno));
+	j->cancel_requested = 1;
+	w->kind = WAITER_JOB;
+	w->job = j;
+	w->queue = NULL;
+	TAILQ_INSERT_TAIL(&j->waiters, w, entry);
+	waiter_park(s, w, -1);
+	return 1;
+}
+
+static size_t
+sched_unfinished(struct sched *s, struct jq *scope)
+{
+	size_t i, n = 0;
+
+	if (scope != NULL)
+		return jq_unfinished(scope);
+	for (i = 0; i < s->nqueues; i++)
+		n += jq_unfinished(s->queues[i]);
+	return n;
+}
+
+int
+sched_join(struct sched *s, const char *queue, struct waiter *w,
+    double timeout)
+{
+	struct jq *q = NULL;
+
+	if (queue != NULL && (q = sched_queue(s, queue)) == NULL)
+		return -1;
+	if (sched_unfinished(s, q) == 0)
+		return 0;
+	w->kind = WAITER_JOIN;
+	w->queue = q;
+	w->job = NULL;
+	TAILQ_INSERT_TAIL(&s->joins, w, entry);
+	waiter_park(s, w, timeout);
+	return 1;
+}
+
+static void
+sched_check_joins(struct sched *s)
+{
+	struct waiter *w, *next;
+
+	for (w = TAILQ_FIRST(&s->joins); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (sched_unfinished(s, w->queue) == 0) {
+			TAILQ_REMOVE(&s->joins, w, entry);
+			waiter_finish(w, 0);
+		}
+	}
+}
+
+int
+sched_pause(struct sched *s, const char *queue, int paused)
+{
+	struct jq *q;
+
+	if ((q = sched_queue(s, queue)) == NULL)
+		return -1;
+	q->paused = paused;
+	if (!paused)
+		sched_dispatch(s, q);
+	log_info("queue %s: %s", q->cfg.name, paused ? "paused" : "resumed");
+	return 0;
+}
+
+int
+sched_list(struct sched *s, const char *queue, int state, long limit,
+    json_t **out)
+{
+	struct jq *q = NULL;
+	struct job *j;
+	json_t *a;
+
+	*out = NULL;
+	if (queue != NULL && (q = sched_queue(s, queue)) == NULL)
+		return -1;
+	a = json_array();
+	TAILQ_FOREACH_REVERSE(j, &s->all, job_list, all_entry) {
+		if (json_array_size(a) >= (size_t)limit)
+			break;
+		if ((q != NULL && j->queue != q) ||
+		    (state != -1 && (int)j->state != state))
+			continue;
+		json_array_append_new(a, job_to_json(j, 1));
+	}
+	*out = a;
+	return 0;
+}
+
+static void
+counts_set(json_t *o, size_t queued, size_t running, uint64_t submitted,
+    const uint64_t *finished)
+{
+	json_object_set_new(o, "queued", json_integer((json_int_t)queued));
+	json_object_set_new(o, "running", json_integer((json_int_t)running));
+	json_object_set_new(o, "unfinished",
+	    json_integer((json_int_t)(queued + running)));
+	json_object_set_new(o, "submitted", json_integer((json_int_t)submitted));
+	json_object_set_new(o, "succeeded",
+	    json_integer((json_int_t)finished[JOB_SUCCEEDED]));
+	json_object_set_new(o, "failed",
+	    json_integer((json_int_t)finished[JOB_FAILED]));
+	json_object_set_new(o, "timed_out",
+	    json_integer((json_int_t)finished[JOB_TIMED_OUT]));
+	json_object_set_new(o, "canceled",
+	    json_integer((json_int_t)finished[JOB_CANCELED]));
+}
+
+json_t *
+sched_stats(struct sched *s, int connections)
+{
+	json_t *body = json_object(), *queues = json_object(), *qo, *totals;
+	char buf[UTIL_TIME_LEN];
+	uint64_t finished[JOB__STATES] = { 0 }, submitted = 0;
+	size_t queued = 0, running = 0, i, k;
+	struct jq *q;
+
+	for (i = 0; i < s->nqueues; i++) {
+		q = s->queues[i];
+		qo = json_object();
+		json_object_set_new(qo, "policy",
+		    json_string(config_policy_name(q->cfg.policy)));
+		json_object_set_new(qo, "workers", json_integer(q->cfg.workers));
+		json_object_set_new(qo, "busy", json_integer(q->busy));
+		json_object_set_new(qo, "capacity",
+		    json_integer(q->cfg.capacity));
+		counts_set(qo, pending_len(q->pending), (size_t)q->busy,
+		    q->submitted, q->finished);
+		json_object_set_new(qo, "paused", json_boolean(q->paused));
+		json_object_set_new(queues, q->cfg.name, qo);
+		queued += pending_len(q->pending);
+		running += (size_t)q->busy;
+		submitted += q->submitted;
+		for (k = 0; k < JOB__STATES; k++)
+			finished[k] += q->finished[k];
+	}
+	totals = json_object();
+	counts_set(totals, queued, running, submitted, finished);
+	json_object_set_new(body, "version", json_string(JOBD_VERSION));
+	json_object_set_new(body, "pid", json_integer(getpid()));
+	json_object_set_new(body, "started_at", json_string(
+	    util_format_time(s->started_real, buf, sizeof buf)));
+	json_object_set_new(body, "uptime_s",
+	    json_real(now_mono() - s->started_mono));
+	json_object_set_new(body, "connections", json_integer(connections));
+	json_object_set_new(body, "queues", queues);
+	json_object_set_new(body, "totals", totals);
+	return body;
+}
+
+static void
+sched_stop_running(struct sched *s, uint64_t how)
+{
+	struct job *j;
+
+	TAILQ_FOREACH(j, &s->all, all_entry) {
+		if (j->state != JOB_RUNNING || j->stop_fd == -1)
+			continue;
+		j->shutdown_killed = 1;
+		if (write(j->stop_fd, &how, sizeof how) == -1)
+			log_warn("sched: job %llu: stop: %s",
+			    (unsigned long long)j->id, strerror(errno));
+	}
+}
+
+static void
+shutdown_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct sched *s = arg;
+
+	(void)fd;
+	(void)what;
+	log_info("shutdown: shutdown_timeout reached, stopping running jobs");
+	sched_stop_running(s, RUNNER_STOP_GRACEFUL);
+}
+
+void
+sched_shutdown(struct sched *s, int now)
+{
+	struct timeval tv;
+	struct waiter *w;
+	double t = s->cfg->shutdown_timeout;
+	size_t i;
+
+	if (!s->shutting_down) {
+		s->shutting_down = 1;
+		/* Blocked submits were never acknowledged: refuse them now. */
+		for (i = 0; i < s->nqueues; i++) {
+			while ((w = TAILQ_FIRST(&s->queues[i]->blocked)) !=
+			    NULL) {
+				waiter_unlink(s, w);
+				waiter_finish(w, ESHUTDOWN);
+			}
+		}
+		tv.tv_sec = (time_t)t;
+		tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
+		s->shutdown_ev = evtimer_new(s->base, shutdown_timeout, s);
+		evtimer_add(s->shutdown_ev, &tv);
+	}
+	if (now)
+		sched_stop_running(s, RUNNER_STOP_NOW);
+	sched_check_drained(s);
+}
+
+int
+sched_shutting_down(const struct sched *s)
+{
+	return s->shutting_down;
+}

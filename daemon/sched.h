@@ -1,0 +1,118 @@
+/*
+ * sched: the named queues and every job's life on the loop thread —
+ * admission (capacity, backpressure), the pending heaps, dispatch to the
+ * worker pools, completion, cancel, wait/join waiters, keep_finished, and
+ * the drain at shutdown.
+ *
+ * Thread rule: everything here runs on the loop thread.  Workers are
+ * reached only through each queue's workq (loop → worker) and the shared
+ * completion queue (worker → loop); a running job is stopped by writing
+ * its eventfd, which its worker polls.
+ */
+#ifndef JOBD_SCHED_H
+#define JOBD_SCHED_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "job.h"
+#include "protocol.h"
+
+struct sched;
+struct jq;
+
+enum waiter_kind {
+	WAITER_SUBMIT,		/* a submit blocked on a full queue */
+	WAITER_JOB,		/* wait or cancel: until the job is final */
+	WAITER_JOIN,		/* until no unfinished job is left in scope */
+};
+
+/*
+ * A request that cannot be answered yet.  The caller embeds it, fills kind,
+ * done and arg, and hands it to sched_block_submit, sched_wait or
+ * sched_join.  sched calls done exactly once — with status 0 (w->job is the
+ * admitted or final job; NULL for join), ETIMEDOUT, or ESHUTDOWN (a blocked
+ * submit refused because jobd is stopping) — unless the caller withdraws it
+ * first with sched_withdraw.  done must not call back into sched.
+ */
+struct waiter {
+	enum waiter_kind kind;
+	void		(*done)(struct waiter *, int status);
+	void		*arg;
+
+	/* sched's own */
+	struct sched	*sched;
+	struct job	*job;
+	struct jq	*queue;		/* submit: target; join: scope or NULL */
+	struct job_spec	 spec;		/* submit: the job to admit */
+	uid_t		 uid;
+	gid_t		 gid;
+	struct event	*timer;
+	int		 active;
+	TAILQ_ENTRY(waiter) entry;
+};
+
+TAILQ_HEAD(waiter_list, waiter);
+
+/* Result of sched_submit. */
+enum submit_result {
+	SUBMIT_OK,		/* *out is the new queued job */
+	SUBMIT_FULL,		/* capacity reached: block or refuse */
+	SUBMIT_UNKNOWN_QUEUE,
+	SUBMIT_SHUTTING_DOWN,
+};
+
+/*
+ * Build the queues and start their workers.  drained is called once, on
+ * the loop, when a shutdown has finished every running job.
+ */
+struct sched *sched_new(struct event_base *, const struct config *,
+	    void (*drained)(void *), void *arg);
+/* Join every worker thread (after drained) and free everything. */
+void	 sched_free(struct sched *);
+
+/* Admit a job now if there is room; spec is moved on SUBMIT_OK only. */
+enum submit_result sched_submit(struct sched *, struct job_spec *, uid_t,
+	    gid_t, struct job **out);
+/* Park a submit that got SUBMIT_FULL; spec is moved into the waiter. */
+void	 sched_block_submit(struct sched *, struct waiter *,
+	    struct job_spec *, uid_t, gid_t, double timeout);
+
+struct job *sched_find(struct sched *, uint64_t id);
+/* Wait for a job to be final: 0 if it already is, 1 if w was parked. */
+int	 sched_wait(struct sched *, struct job *, struct waiter *,
+	    double timeout);
+/*
+ * Cancel: 0 canceled at once (it was queued), 1 w parked until the running
+ * job has died, -1 already final (conflict).
+ */
+int	 sched_cancel(struct sched *, struct job *, struct waiter *);
+/*
+ * Join a queue (NULL = all): 0 nothing unfinished, 1 w parked, -1 unknown
+ * queue.
+ */
+int	 sched_join(struct sched *, const char *queue, struct waiter *,
+	    double timeout);
+/* Take back a parked waiter without calling done (its client is gone). */
+void	 sched_withdraw(struct sched *, struct waiter *);
+
+/* Pause or resume a queue: 0, or -1 for an unknown queue. */
+int	 sched_pause(struct sched *, const char *queue, int paused);
+/* Jobs newest first; queue NULL = all, state -1 = any.  -1 unknown queue. */
+int	 sched_list(struct sched *, const char *queue, int state, long limit,
+	    json_t **out);
+/* The status body of SPEC §3 (connections is the server's count). */
+json_t	*sched_stats(struct sched *, int connections);
+
+/*
+ * Begin (or, with now, hurry) the shutdown drain: refuse submits, start
+ * nothing new, stop running jobs after shutdown_timeout (at once with now).
+ */
+void	 sched_shutdown(struct sched *, int now);
+int	 sched_shutting_down(const struct sched *);
+
+#endif

@@ -1,0 +1,555 @@
+/*
+ * server: the control socket's listener and connections.
+ *
+ * Thread rule: loop thread only.  A connection handles one request at a
+ * time, in arrival order: a request that cannot be answered yet (a submit
+ * into a full queue, wait, join, cancel of a running job) is parked and the
+ * lines behind it stay in the input buffer until it is answered.  Input is
+ * bounded by a read watermark and by max_request_bytes per line, output by
+ * pausing request processing while a slow reader has much unread.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "log.h"
+#include "ops.h"
+#include "server.h"
+#include "util.h"
+
+/* Stop taking requests while this much output is unread by the client. */
+#define OUTPUT_HIGH	(4 * 1024 * 1024)
+#define OUTPUT_LOW	(256 * 1024)
+
+struct conn {
+	struct server	*srv;
+	struct bufferevent *bev;
+	uid_t		 uid;
+	gid_t		 gid;
+	struct call	*parked;	/* the request being waited on */
+	struct event	*resume_ev;	/* go on with the next request */
+	unsigned	 eof:1;		/* the peer half-closed */
+	unsigned	 closing:1;	/* flush the output, then close */
+	unsigned	 dead:1;	/* closed; freed on the next turn */
+	TAILQ_ENTRY(conn) entry;
+};
+
+struct server {
+	struct event_base *base;
+	const struct config *cfg;
+	struct sched	*sched;
+	struct evconnlistener *listener;
+	struct event	*retry_ev;	/* re-enable accept after EMFILE */
+	char		*path;		/* the socket we bound */
+	dev_t		 dev;		/* its identity, to unlink only ours */
+	ino_t		 ino;
+	int		 nconns;
+	TAILQ_HEAD(, conn) conns;
+};
+
+static void	conn_process(struct conn *);
+static void	conn_close(struct conn *);
+
+int
+server_connections(const struct server *srv)
+{
+	return srv->nconns;
+}
+
+struct sched *
+server_sched(const struct server *srv)
+{
+	return srv->sched;
+}
+
+static void
+conn_write(struct conn *c, char *line, size_t len)
+{
+	if (!c->dead && bufferevent_write(c->bev, line, len) == -1)
+		log_warn("server: write to client failed");
+	free(line);
+}
+
+void
+call_reply_ok(struct call *call, json_t *fields)
+{
+	size_t len;
+	char *line = protocol_ok(fields, call->req.tag, &len);
+
+	conn_write(call->conn, line, len);
+}
+
+void
+call_reply_error(struct call *call, const char *code, const char *fmt, ...)
+{
+	char *msg, *line;
+	va_list ap;
+	size_t len;
+
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	line = protocol_error(code, msg, call->req.tag, &len);
+	free(msg);
+	conn_write(call->conn, line, len);
+}
+
+int
+call_peer_closed(const struct call *call)
+{
+	return call->conn->eof;
+}
+
+static void
+call_free(struct call *call)
+{
+	protocol_request_clear(&call->req);
+	free(call);
+}
+
+void
+call_done(struct call *call)
+{
+	struct conn *c = call->conn;
+
+	if (c->parked == call)
+		c->parked = NULL;
+	call_free(call);
+	/* Not from here: we may be deep inside the scheduler's callbacks. */
+	if (!c->dead)
+		event_active(c->resume_ev, 0, 0);
+}
+
+static void
+conn_free_later(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	free(arg);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->dead)
+		return;
+	c->dead = 1;
+	if (c->parked != NULL) {
+		sched_withdraw(srv->sched, &c->parked->waiter);
+		call_free(c->parked);
+		c->parked = NULL;
+	}
+	TAILQ_REMOVE(&srv->conns, c, entry);
+	srv->nconns--;
+	bufferevent_free(c->bev);
+	event_free(c->resume_ev);
+	/* Callers up the stack may still look at c: free it next turn. */
+	event_base_once(srv->base, -1, EV_TIMEOUT, conn_free_later, c, NULL);
+}
+
+/* Answer too_large, then close once the answer is written. */
+static void
+conn_too_large(struct conn *c)
+{
+	size_t len;
+	char *msg, *line;
+
+	xasprintf(&msg, "request line longer than max_request_bytes (%ld)",
+	    c->srv->cfg->max_request_bytes);
+	line = protocol_error(PROTO_TOO_LARGE, msg, NULL, &len);
+	free(msg);
+	conn_write(c, line, len);
+	c->closing = 1;
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+static int
+line_is_blank(const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+			return 0;
+	return 1;
+}
+
+static void
+conn_handle_line(struct conn *c, const char *line, size_t len)
+{
+	struct call *call;
+	struct proto_error err;
+
+	if (line_is_blank(line, len))
+		return;
+	call = xcalloc(1, sizeof *call);
+	call->conn = c;
+	call->server = c->srv;
+	call->uid = c->uid;
+	call->gid = c->gid;
+	if (protocol_parse(line, len, &call->req, &err) == -1) {
+		call_reply_error(call, err.code, "%s", err.message);
+		call_free(call);
+		return;
+	}
+	if (ops_run(call) == 1)
+		c->parked = call;
+	else
+		call_free(call);
+}
+
+/* Take complete lines off the input while nothing is parked. */
+static void
+conn_process(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t max = (size_t)c->srv->cfg->max_request_bytes, eol_len;
+	struct evbuffer_ptr eol;
+	unsigned char *line;
+
+	while (!c->dead && !c->closing && c->parked == NULL) {
+		if (evbuffer_get_length(out) > OUTPUT_HIGH)
+			return;		/* the write callback resumes us */
+		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (eol.pos == -1) {
+			if (evbuffer_get_length(in) > max)
+				conn_too_large(c);
+			break;
+		}
+		if ((size_t)eol.pos > max) {
+			conn_too_large(c);
+			break;
+		}
+		line = evbuffer_pullup(in, eol.pos + 1);
+		conn_handle_line(c, (const char *)line, (size_t)eol.pos);
+		if (!c->dead)
+			evbuffer_drain(in, (size_t)eol.pos + 1);
+	}
+	if (c->dead)
+		return;
+	/* A half-closed client is done once its last full line is answered. */
+	if (c->eof && c->parked == NULL && !c->closing) {
+		c->closing = 1;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+	if (c->closing && evbuffer_get_length(out) == 0)
+		conn_close(c);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_process(arg);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		conn_close(c);
+	else
+		conn_process(c);
+}
+
+static void
+conn_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_process(arg);
+}
+
+/* Whether the peer closed both directions (not just its write side). */
+static int
+peer_gone(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR));
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if ((what & BEV_EVENT_EOF) && !peer_gone(bufferevent_getfd(bev))) {
+		/*
+		 * A half-close: the client still reads.  A submit blocked on a
+		 * full queue is withdrawn (SPEC §2); the lines already sent
+		 * are still answered.
+		 */
+		c->eof = 1;
+		if (c->parked != NULL &&
+		    c->parked->waiter.kind == WAITER_SUBMIT) {
+			sched_withdraw(c->srv->sched, &c->parked->waiter);
+			call_free(c->parked);
+			c->parked = NULL;
+		}
+		conn_process(c);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR)
+		log_debug("server: client error: %s", strerror(errno));
+	conn_close(c);
+}
+
+/* Refuse a client beyond max_connections with one error line. */
+static void
+refuse(int fd, const char *code, const char *msg)
+{
+	size_t len;
+	char *line = protocol_error(code, msg, NULL, &len);
+
+	/* A fresh socket's buffer has room for one short line. */
+	if (write(fd, line, len) == -1)
+		log_debug("server: refuse: %s", strerror(errno));
+	free(line);
+	close(fd);
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct server *srv = arg;
+	struct ucred cred;
+	socklen_t credlen = sizeof cred;
+	struct conn *c;
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	if (srv->nconns >= srv->cfg->max_connections) {
+		log_warn("server: max_connections (%ld) reached, refusing a "
+		    "client", srv->cfg->max_connections);
+		refuse(fd, PROTO_UNAVAILABLE, "too many connections");
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) == -1) {
+		log_warn("server: SO_PEERCRED: %s", strerror(errno));
+		refuse(fd, PROTO_INTERNAL, "cannot read peer credentials");
+		return;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->srv = srv;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->resume_ev = event_new(srv->base, -1, 0, conn_resume, c);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	/*
+	 * Read no further than one maximal line plus slack: a client that
+	 * never sends a newline cannot grow the buffer past this.
+	 */
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+	    (size_t)srv->cfg->max_request_bytes + 65536);
+	bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_LOW, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+	srv->nconns++;
+}
+
+static void
+accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(srv->listener);
+}
+
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval tv = { 0, 100000 };
+
+	/* EMFILE and friends: pause accepting briefly instead of spinning. */
+	log_error("server: accept: %s", strerror(errno));
+	evconnlistener_disable(l);
+	evtimer_add(srv->retry_ev, &tv);
+}
+
+/* Create the socket's directory if missing, and refuse one owned by others. */
+static int
+socket_dir(const char *path, char **cause)
+{
+	char *dir = xstrdup(path), *slash, *p;
+	struct stat sb;
+	int r = -1;
+
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir) {
+		r = 0;
+		goto out;
+	}
+	*slash = '\0';
+	for (p = dir + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+				xasprintf(cause, "%s: mkdir: %s", dir,
+				    strerror(errno));
+				goto out;
+			}
+			*p = c;
+			if (c == '\0')
+				break;
+		}
+	}
+	if (stat(dir, &sb) == -1) {
+		xasprintf(cause, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (sb.st_uid != geteuid() && sb.st_uid != 0) {
+		xasprintf(cause, "%s: owned by uid %u, not by jobd's user",
+		    dir, (unsigned)sb.st_uid);
+		goto out;
+	}
+	r = 0;
+out:
+	free(dir);
+	return r;
+}
+
+/*
+ * Bind path.  A socket file nobody listens on is stale and replaced; one a
+ * live daemon answers on is left alone and the start fails.
+ */
+static int
+socket_bind(const char *path, mode_t mode, int *fdp, char **cause)
+{
+	struct sockaddr_un sun;
+	struct stat sb;
+	int fd = -1, probe = -1, r = -1;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path) {
+		xasprintf(cause, "%s: socket path too long", path);
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	if (socket_dir(path, cause) == -1)
+		return -1;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1) {
+		xasprintf(cause, "socket: %s", strerror(errno));
+		goto out;
+	}
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		if (errno != EADDRINUSE) {
+			xasprintf(cause, "%s: bind: %s", path, strerror(errno));
+			goto out;
+		}
+		if (lstat(path, &sb) == 0 && !S_ISSOCK(sb.st_mode)) {
+			xasprintf(cause, "%s: exists and is not a socket", path);
+			goto out;
+		}
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe != -1 && connect(probe, (struct sockaddr *)&sun,
+		    sizeof sun) == 0) {
+			xasprintf(cause, "%s: another jobd is already "
+			    "listening on this socket", path);
+			goto out;
+		}
+		log_info("server: replacing stale socket %s", path);
+		if (unlink(path) == -1 ||
+		    bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+			xasprintf(cause, "%s: bind: %s", path, strerror(errno));
+			goto out;
+		}
+	}
+	if (chmod(path, mode) == -1) {
+		xasprintf(cause, "%s: chmod: %s", path, strerror(errno));
+		goto out;
+	}
+	*fdp = fd;
+	fd = -1;
+	r = 0;
+out:
+	if (probe != -1)
+		close(probe);
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+int
+server_new(struct event_base *base, const struct config *cfg,
+    struct sched *sched, struct server **out, char **cause)
+{
+	struct server *srv = NULL;
+	struct stat sb;
+	int fd = -1;
+
+	*out = NULL;
+	if (socket_bind(cfg->socket, cfg->socket_mode, &fd, cause) == -1)
+		return -1;
+	srv = xcalloc(1, sizeof *srv);
+	srv->base = base;
+	srv->cfg = cfg;
+	srv->sched = sched;
+	srv->path = xstrdup(cfg->socket);
+	TAILQ_INIT(&srv->conns);
+	if (fstat(fd, &sb) == 0 && stat(srv->path, &sb) == 0) {
+		srv->dev = sb.st_dev;
+		srv->ino = sb.st_ino;
+	}
+	srv->listener = evconnlistener_new(base, accept_cb, srv,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024, fd);
+	if (srv->listener == NULL) {
+		xasprintf(cause, "%s: listen: %s", cfg->socket,
+		    strerror(errno));
+		close(fd);
+		free(srv->path);
+		free(srv);
+		return -1;
+	}
+	evconnlistener_set_error_cb(srv->listener, accept_error_cb);
+	srv->retry_ev = evtimer_new(base, accept_retry, srv);
+	log_info("server: listening on %s", cfg->socket);
+	*out = srv;
+	return 0;
+}
+
+void
+server_free(struct server *srv)
+{
+	struct stat sb;
+	struct conn *c;
+
+	if (srv == NULL)
+		return;
+	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
+		conn_close(c);
+	evconnlistener_free(srv->listener);
+	event_free(srv->retry_ev);
+	/* Remove the socket file only if it is still the one we bound. */
+	if (stat(srv->path, &sb) == 0 && sb.st_dev == srv->dev &&
+	    sb.st_ino == srv->ino)
+		unlink(srv->path);
+	free(srv->path);
+	free(srv);
+}

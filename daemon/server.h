@@ -1,0 +1,56 @@
+/*
+ * server: the control socket — the listener, one connection per client,
+ * line framing with max_request_bytes enforced while reading, and the
+ * per-connection request FIFO (a parked request holds back only its own
+ * connection).  What a request means is ops.c's business.
+ */
+#ifndef JOBD_SERVER_H
+#define JOBD_SERVER_H
+
+#include <sys/types.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "protocol.h"
+#include "sched.h"
+
+struct server;
+struct conn;
+
+/* One request in flight on a connection. */
+struct call {
+	struct conn	*conn;
+	struct server	*server;
+	struct request	 req;
+	struct waiter	 waiter;	/* when the request is parked */
+	uid_t		 uid;		/* the peer's credentials */
+	gid_t		 gid;
+};
+
+/*
+ * Bind the control socket (replacing a stale socket file, refusing a live
+ * daemon's) and start accepting.  -1 with *cause on failure.
+ */
+int	 server_new(struct event_base *, const struct config *, struct sched *,
+	    struct server **out, char **cause);
+/* Close every connection (withdrawing parked requests) and the listener. */
+void	 server_free(struct server *);
+int	 server_connections(const struct server *);
+struct sched *server_sched(const struct server *);
+
+/* Answer a call with {"ok":true, fields...} (fields stolen; may be NULL). */
+void	 call_reply_ok(struct call *, json_t *fields);
+/* Answer a call with an error. */
+void	 call_reply_error(struct call *, const char *code, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/*
+ * A parked call has been answered (or withdrawn): free it and go on with
+ * the connection's next request, on the next loop turn.
+ */
+void	 call_done(struct call *);
+/* Whether the client has half-closed (sent EOF) its side. */
+int	 call_peer_closed(const struct call *);
+
+#endif
