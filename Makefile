@@ -53,7 +53,7 @@ $(O)/jobctl: $(call obj,$(JOBCTL))
 
 # One Check suite per module, linked against that module alone (plus util/log).
 $(O)/tests/check_%: tests/unit/check_%.c $(O)/daemon/%.o $(call obj,$(COMMON)) | $(O)/tests
-	$(CC) $(CFLAGS_ALL) -Idaemon -o $@ $^ $(CHECK_LIBS) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -iquote daemon -o $@ $^ $(CHECK_LIBS) $(LDLIBS_ALL)
 
 $(O)/daemon $(O)/tests:
 	mkdir -p $@

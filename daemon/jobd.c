@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -69,6 +70,21 @@ make_dirs(const char *path, mode_t mode, char **cause)
 out:
 	free(p);
 	return r;
+}
+
+/*
+ * Make sure fds 0-2 are open (on /dev/null if they were closed), so no
+ * socket or pipe of ours can land on them and leak into a job's stdio.
+ */
+static void
+fds_standard(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1 && fd <= 2)
+		fcntl(fd, F_SETFD, 0);	/* keep it as a standard fd */
+	if (fd > 2)
+		close(fd);
 }
 
 static void
@@ -171,9 +187,12 @@ main(int argc, char **argv)
 
 	/*
 	 * A client that vanishes must not kill us with SIGPIPE; jobs get
-	 * default dispositions back through posix_spawn.
+	 * default dispositions back through posix_spawn.  posix_spawn cannot
+	 * set a umask, so jobs inherit this one (SPEC §5: 022).
 	 */
 	signal(SIGPIPE, SIG_IGN);
+	umask(022);
+	fds_standard();
 
 	if ((d.base = event_base_new()) == NULL)
 		log_fatalx(1, "event_base_new failed");
