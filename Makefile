@@ -34,6 +34,7 @@ CHECK_LIBS  = $(shell $(PKG_CONFIG) --libs check)
 
 COMMON	 = util log
 DAEMON	 = $(COMMON) config protocol pending workq runner completion pool job \
+	   events metrics listen status \
 	   sched server ops jobd
 JOBCTL	 = $(COMMON) config protocol jobctl
 UNITS	 = config protocol pending workq runner

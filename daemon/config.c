@@ -659,6 +659,14 @@ static const struct cf_key cf_top_keys[] = {
 	    0, 1000000, NULL },
 	{ "status_job_details", CF_BOOL, CF_CFG(status_job_details),
 	    0, 0, NULL },
+	{ "status_max_clients", CF_LONG, CF_CFG(status_max_clients),
+	    1, 1000000, NULL },
+	{ "status_max_subscribers", CF_LONG, CF_CFG(status_max_subscribers),
+	    0, 1000000, NULL },
+	{ "status_idle_timeout", CF_SECONDS, CF_CFG(status_idle_timeout),
+	    1, 86400, NULL },
+	{ "subscriber_buffer_bytes", CF_LONG, CF_CFG(subscriber_buffer_bytes),
+	    4096, 1073741824, NULL },
 };
 
 /* The built-in configuration of SPEC §4 and §5. */
@@ -696,6 +704,11 @@ cf_defaults(void)
 	cfg->max_jobs_per_user = 0;
 	cfg->max_connections_per_user = 0;
 	cfg->status_job_details = 0;
+
+	cfg->status_max_clients = 1024;
+	cfg->status_max_subscribers = 64;
+	cfg->status_idle_timeout = 60.0;
+	cfg->subscriber_buffer_bytes = 1048576;
 	return cfg;
 }
 

@@ -70,6 +70,12 @@ struct config {
 	long		 max_jobs_per_user;
 	long		 max_connections_per_user;
 	int		 status_job_details;
+
+	/* Limits of the status endpoint and of event subscribers. */
+	long		 status_max_clients;	/* HTTP connections at once */
+	long		 status_max_subscribers; /* /events + subscribe */
+	double		 status_idle_timeout;	/* idle HTTP connection, s */
+	long		 subscriber_buffer_bytes; /* unread events before drop */
 };
 
 /*

@@ -3,7 +3,7 @@
  * signals and the order of start-up and shutdown.
  *
  * Start: config → state_dir → scheduler (worker threads) → control socket
- * → loop.  Stop (SIGTERM/SIGINT): the scheduler drains (no new submits, no
+ * → status endpoint → loop.  Stop (SIGTERM/SIGINT): the scheduler drains (no new submits, no
  * new starts, running jobs get shutdown_timeout), then the loop exits, the
  * connections close, the workers are joined, and jobd exits 0.
  */
@@ -21,9 +21,11 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "events.h"
 #include "log.h"
 #include "sched.h"
 #include "server.h"
+#include "status.h"
 #include "util.h"
 #include "version.h"
 
@@ -137,6 +139,8 @@ main(int argc, char **argv)
 	struct daemon d = { 0 };
 	struct config *cfg = NULL;
 	struct server *srv = NULL;
+	struct status *status = NULL;
+	struct events *events;
 	struct event *sigterm, *sigint;
 	const char *given = NULL;
 	char *cause = NULL;
@@ -196,12 +200,18 @@ main(int argc, char **argv)
 
 	if ((d.base = event_base_new()) == NULL)
 		log_fatalx(1, "event_base_new failed");
-	d.sched = sched_new(d.base, cfg, on_drained, &d);
-	if (server_new(d.base, cfg, d.sched, &srv, &cause) == -1) {
+	events = events_new();
+	d.sched = sched_new(d.base, cfg, events, on_drained, &d);
+	if (server_new(d.base, cfg, d.sched, events, &srv, &cause) == -1 ||
+	    status_new(d.base, cfg, d.sched, srv, events, &status,
+	    &cause) == -1) {
 		log_error("%s", cause);
 		free(cause);
+		server_free(srv);
+		event_base_loop(d.base, EVLOOP_NONBLOCK);
 		sched_shutdown(d.sched, 1);
 		sched_free(d.sched);
+		events_free(events);
 		event_base_free(d.base);
 		config_free(cfg);
 		return 1;
@@ -218,9 +228,11 @@ main(int argc, char **argv)
 	 * Order: close the clients (their parked requests are withdrawn), run
 	 * the loop once so deferred frees happen, then join the workers.
 	 */
+	status_free(status);
 	server_free(srv);
 	event_base_loop(d.base, EVLOOP_NONBLOCK);
 	sched_free(d.sched);
+	events_free(events);
 	event_free(sigterm);
 	event_free(sigint);
 	event_base_free(d.base);

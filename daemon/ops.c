@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "ops.h"
 #include "util.h"
 #include "version.h"
@@ -206,7 +207,7 @@ op_list(struct call *call)
 	json_t *jobs;
 
 	if (sched_list(call_sched(call), call->req.queue, call->req.state,
-	    call->req.limit, &jobs) == -1)
+	    call->req.limit, 1, &jobs) == -1)
 		call_reply_error(call, PROTO_UNKNOWN_QUEUE,
 		    "no queue named \"%s\"", call->req.queue);
 	else
@@ -217,7 +218,7 @@ op_list(struct call *call)
 static int
 op_stats(struct call *call)
 {
-	json_t *stats = sched_stats(call_sched(call),
+	json_t *stats = metrics_status(call_sched(call),
 	    server_connections(call->server));
 
 	call_reply_ok(call, json_pack("{s:o}", "stats", stats));
@@ -248,6 +249,22 @@ op_resume(struct call *call)
 }
 
 static int
+op_subscribe(struct call *call)
+{
+	const char *queue = call->req.queue;
+
+	if (queue != NULL && !sched_has_queue(call_sched(call), queue))
+		call_reply_error(call, PROTO_UNKNOWN_QUEUE,
+		    "no queue named \"%s\"", queue);
+	else if (server_subscribe(call, queue) == -1)
+		call_reply_error(call, PROTO_UNAVAILABLE, "too many event "
+		    "subscribers (status_max_subscribers)");
+	else
+		call_reply_ok(call, NULL);
+	return 0;
+}
+
+static int
 op_later(struct call *call)
 {
 	call_reply_error(call, PROTO_UNAVAILABLE, "op \"%s\" is not "
@@ -267,7 +284,7 @@ static const struct op_entry op_table[OP__COUNT] = {
 	[OP_STATS] =		{ op_stats },
 	[OP_PAUSE] =		{ op_pause },
 	[OP_RESUME] =		{ op_resume },
-	[OP_SUBSCRIBE] =	{ op_later },
+	[OP_SUBSCRIBE] =	{ op_subscribe },
 	[OP_RELOAD] =		{ op_later },
 };
 

@@ -21,7 +21,6 @@
 #include "runner.h"
 #include "sched.h"
 #include "util.h"
-#include "version.h"
 #include "workq.h"
 
 extern char **environ;
@@ -36,6 +35,8 @@ struct jq {
 	int		 paused;
 	uint64_t	 submitted;
 	uint64_t	 finished[JOB__STATES];	/* by final state */
+	struct histogram duration;	/* started → finished */
+	struct histogram wait;		/* submitted → started */
 	struct waiter_list blocked;	/* submits waiting for room, in order */
 };
 
@@ -56,6 +57,7 @@ struct sched {
 	struct event	*completion_ev;
 	struct event	*trim_ev;
 	struct waiter_list joins;
+	struct events	*events;
 
 	char		**base_env;	/* immutable while workers run */
 	double		 started_real;
@@ -211,6 +213,7 @@ sched_enqueue(struct sched *s, struct jq *q, struct job_spec *spec,
 	TAILQ_INSERT_TAIL(&s->all, j, all_entry);
 	pending_push(q->pending, j, j->spec.priority, ++s->seq, &j->slot);
 	q->submitted++;
+	events_publish(s->events, j);
 	return j;
 }
 
@@ -247,6 +250,9 @@ job_finish(struct sched *s, struct job *j, enum job_state state)
 	if (j->finished_at == 0)
 		j->finished_at = now_real();
 	q->finished[state]++;
+	if (j->started_at != 0)
+		histogram_observe(&q->duration, j->finished_at - j->started_at);
+	events_publish(s->events, j);
 	while ((w = TAILQ_FIRST(&j->waiters)) != NULL) {
 		TAILQ_REMOVE(&j->waiters, w, entry);
 		waiter_finish(w, 0);
@@ -309,6 +315,8 @@ sched_start(struct sched *s, struct jq *q, struct job *j)
 	if (workq_put_nowait(q->workq, it) == -1)
 		log_fatalx(1, "sched: %s: workq full with a free worker",
 		    q->cfg.name);
+	histogram_observe(&q->wait, j->started_at - j->submitted_at);
+	events_publish(s->events, j);
 	log_debug("sched: job %llu started on queue %s",
 	    (unsigned long long)j->id, q->cfg.name);
 }
@@ -428,13 +436,14 @@ completion_ready(evutil_socket_t fd, short what, void *arg)
 
 struct sched *
 sched_new(struct event_base *base, const struct config *cfg,
-    void (*drained)(void *), void *arg)
+    struct events *events, void (*drained)(void *), void *arg)
 {
 	struct sched *s = xcalloc(1, sizeof *s);
 	struct jq *q;
 	size_t i;
 
 	s->base = base;
+	s->events = events;
 	s->cfg = cfg;
 	s->started_real = now_real();
 	s->started_mono = now_mono();
@@ -658,7 +667,7 @@ sched_pause(struct sched *s, const char *queue, int paused)
 
 int
 sched_list(struct sched *s, const char *queue, int state, long limit,
-    json_t **out)
+    int details, json_t **out)
 {
 	struct jq *q = NULL;
 	struct job *j;
@@ -674,71 +683,53 @@ sched_list(struct sched *s, const char *queue, int state, long limit,
 		if ((q != NULL && j->queue != q) ||
 		    (state != -1 && (int)j->state != state))
 			continue;
-		json_array_append_new(a, job_to_json(j, 1));
+		json_array_append_new(a, job_to_json(j, details));
 	}
 	*out = a;
 	return 0;
 }
 
-static void
-counts_set(json_t *o, size_t queued, size_t running, uint64_t submitted,
-    const uint64_t *finished)
+int
+sched_has_queue(struct sched *s, const char *name)
 {
-	json_object_set_new(o, "queued", json_integer((json_int_t)queued));
-	json_object_set_new(o, "running", json_integer((json_int_t)running));
-	json_object_set_new(o, "unfinished",
-	    json_integer((json_int_t)(queued + running)));
-	json_object_set_new(o, "submitted", json_integer((json_int_t)submitted));
-	json_object_set_new(o, "succeeded",
-	    json_integer((json_int_t)finished[JOB_SUCCEEDED]));
-	json_object_set_new(o, "failed",
-	    json_integer((json_int_t)finished[JOB_FAILED]));
-	json_object_set_new(o, "timed_out",
-	    json_integer((json_int_t)finished[JOB_TIMED_OUT]));
-	json_object_set_new(o, "canceled",
-	    json_integer((json_int_t)finished[JOB_CANCELED]));
+	return sched_queue(s, name) != NULL;
 }
 
-json_t *
-sched_stats(struct sched *s, int connections)
+size_t
+sched_nqueues(const struct sched *s)
 {
-	json_t *body = json_object(), *queues = json_object(), *qo, *totals;
-	char buf[UTIL_TIME_LEN];
-	uint64_t finished[JOB__STATES] = { 0 }, submitted = 0;
-	size_t queued = 0, running = 0, i, k;
-	struct jq *q;
+	return s->nqueues;
+}
 
-	for (i = 0; i < s->nqueues; i++) {
-		q = s->queues[i];
-		qo = json_object();
-		json_object_set_new(qo, "policy",
-		    json_string(config_policy_name(q->cfg.policy)));
-		json_object_set_new(qo, "workers", json_integer(q->cfg.workers));
-		json_object_set_new(qo, "busy", json_integer(q->busy));
-		json_object_set_new(qo, "capacity",
-		    json_integer(q->cfg.capacity));
-		counts_set(qo, pending_len(q->pending), (size_t)q->busy,
-		    q->submitted, q->finished);
-		json_object_set_new(qo, "paused", json_boolean(q->paused));
-		json_object_set_new(queues, q->cfg.name, qo);
-		queued += pending_len(q->pending);
-		running += (size_t)q->busy;
-		submitted += q->submitted;
-		for (k = 0; k < JOB__STATES; k++)
-			finished[k] += q->finished[k];
-	}
-	totals = json_object();
-	counts_set(totals, queued, running, submitted, finished);
-	json_object_set_new(body, "version", json_string(JOBD_VERSION));
-	json_object_set_new(body, "pid", json_integer(getpid()));
-	json_object_set_new(body, "started_at", json_string(
-	    util_format_time(s->started_real, buf, sizeof buf)));
-	json_object_set_new(body, "uptime_s",
-	    json_real(now_mono() - s->started_mono));
-	json_object_set_new(body, "connections", json_integer(connections));
-	json_object_set_new(body, "queues", queues);
-	json_object_set_new(body, "totals", totals);
-	return body;
+void
+sched_queue_info(const struct sched *s, size_t i, struct queue_info *qi)
+{
+	const struct jq *q = s->queues[i];
+
+	qi->name = q->cfg.name;
+	qi->policy = q->cfg.policy;
+	qi->workers = q->cfg.workers;
+	qi->busy = q->busy;
+	qi->capacity = q->cfg.capacity;
+	qi->queued = pending_len(q->pending);
+	qi->running = (size_t)q->busy;
+	qi->paused = q->paused;
+	qi->submitted = q->submitted;
+	memcpy(qi->finished, q->finished, sizeof qi->finished);
+	qi->duration = &q->duration;
+	qi->wait = &q->wait;
+}
+
+double
+sched_started_real(const struct sched *s)
+{
+	return s->started_real;
+}
+
+double
+sched_started_mono(const struct sched *s)
+{
+	return s->started_mono;
 }
 
 static void

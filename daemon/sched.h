@@ -19,7 +19,9 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "events.h"
 #include "job.h"
+#include "metrics.h"
 #include "protocol.h"
 
 struct sched;
@@ -66,12 +68,29 @@ enum submit_result {
 	SUBMIT_SHUTTING_DOWN,
 };
 
+/* One named queue's figures, for status and metrics. */
+struct queue_info {
+	const char	*name;
+	enum policy	 policy;
+	int		 workers;
+	int		 busy;		/* workers running a job */
+	long		 capacity;
+	size_t		 queued;
+	size_t		 running;
+	int		 paused;
+	uint64_t	 submitted;
+	uint64_t	 finished[JOB__STATES];	/* by final state */
+	const struct histogram *duration;	/* started → finished */
+	const struct histogram *wait;		/* submitted → started */
+};
+
 /*
- * Build the queues and start their workers.  drained is called once, on
- * the loop, when a shutdown has finished every running job.
+ * Build the queues and start their workers.  State changes are published
+ * to events (may be NULL).  drained is called once, on the loop, when a
+ * shutdown has finished every running job.
  */
 struct sched *sched_new(struct event_base *, const struct config *,
-	    void (*drained)(void *), void *arg);
+	    struct events *, void (*drained)(void *), void *arg);
 /* Join every worker thread (after drained) and free everything. */
 void	 sched_free(struct sched *);
 
@@ -102,11 +121,18 @@ void	 sched_withdraw(struct sched *, struct waiter *);
 
 /* Pause or resume a queue: 0, or -1 for an unknown queue. */
 int	 sched_pause(struct sched *, const char *queue, int paused);
-/* Jobs newest first; queue NULL = all, state -1 = any.  -1 unknown queue. */
+/*
+ * Job records newest first (queue NULL = all, state -1 = any), with or
+ * without details (see job_to_json).  -1 for an unknown queue.
+ */
 int	 sched_list(struct sched *, const char *queue, int state, long limit,
-	    json_t **out);
-/* The status body of SPEC §3 (connections is the server's count). */
-json_t	*sched_stats(struct sched *, int connections);
+	    int details, json_t **out);
+int	 sched_has_queue(struct sched *, const char *);
+size_t	 sched_nqueues(const struct sched *);
+void	 sched_queue_info(const struct sched *, size_t, struct queue_info *);
+/* When the scheduler started: CLOCK_REALTIME and CLOCK_MONOTONIC seconds. */
+double	 sched_started_real(const struct sched *);
+double	 sched_started_mono(const struct sched *);
 
 /*
  * Begin (or, with now, hurry) the shutdown drain: refuse submits, start

@@ -24,6 +24,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 
+#include "listen.h"
 #include "log.h"
 #include "ops.h"
 #include "server.h"
@@ -39,10 +40,12 @@ struct conn {
 	uid_t		 uid;
 	gid_t		 gid;
 	struct call	*parked;	/* the request being waited on */
+	struct subscriber sub;		/* after `subscribe` */
 	struct event	*resume_ev;	/* go on with the next request */
 	unsigned	 eof:1;		/* the peer half-closed */
 	unsigned	 closing:1;	/* flush the output, then close */
 	unsigned	 dead:1;	/* closed; freed on the next turn */
+	unsigned	 streaming:1;	/* subscribed: events out, input dropped */
 	TAILQ_ENTRY(conn) entry;
 };
 
@@ -50,11 +53,11 @@ struct server {
 	struct event_base *base;
 	const struct config *cfg;
 	struct sched	*sched;
+	struct events	*events;
 	struct evconnlistener *listener;
 	struct event	*retry_ev;	/* re-enable accept after EMFILE */
 	char		*path;		/* the socket we bound */
-	dev_t		 dev;		/* its identity, to unlink only ours */
-	ino_t		 ino;
+	ino_t		 ino;		/* its identity, to unlink only ours */
 	int		 nconns;
 	TAILQ_HEAD(, conn) conns;
 };
@@ -153,6 +156,10 @@ conn_close(struct conn *c)
 		call_free(c->parked);
 		c->parked = NULL;
 	}
+	if (c->streaming) {
+		events_unsubscribe(srv->events, &c->sub);
+		free(c->sub.queue);
+	}
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->nconns--;
 	bufferevent_free(c->bev);
@@ -222,7 +229,18 @@ conn_process(struct conn *c)
 	struct evbuffer_ptr eol;
 	unsigned char *line;
 
-	while (!c->dead && !c->closing && c->parked == NULL) {
+	if (c->streaming) {
+		/* SPEC §2: after subscribe, what the client sends is dropped. */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (c->eof && !c->closing) {
+			c->closing = 1;
+			bufferevent_disable(c->bev, EV_READ);
+		}
+		if (c->closing && evbuffer_get_length(out) == 0)
+			conn_close(c);
+		return;
+	}
+	while (!c->dead && !c->closing && !c->streaming && c->parked == NULL) {
 		if (evbuffer_get_length(out) > OUTPUT_HIGH)
 			return;		/* the write callback resumes us */
 		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
@@ -240,7 +258,7 @@ conn_process(struct conn *c)
 		if (!c->dead)
 			evbuffer_drain(in, (size_t)eol.pos + 1);
 	}
-	if (c->dead)
+	if (c->dead || c->streaming)
 		return;
 	/* A half-closed client is done once its last full line is answered. */
 	if (c->eof && c->parked == NULL && !c->closing) {
@@ -249,6 +267,45 @@ conn_process(struct conn *c)
 	}
 	if (c->closing && evbuffer_get_length(out) == 0)
 		conn_close(c);
+}
+
+static void
+conn_deliver(struct subscriber *sub, const char *line, size_t len)
+{
+	static const char dropped[] = "{\"event\":\"dropped\",\"reason\":"
+	    "\"slow reader: too many unread events\"}\n";
+	struct conn *c = sub->arg;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (c->closing)
+		return;
+	/* A reader this far behind would grow us without bound: drop it. */
+	if (evbuffer_get_length(out) > (size_t)c->srv->cfg->subscriber_buffer_bytes) {
+		log_warn("server: dropping a slow subscriber");
+		evbuffer_add(out, dropped, sizeof dropped - 1);
+		c->closing = 1;
+		bufferevent_disable(c->bev, EV_READ);
+		return;
+	}
+	evbuffer_add(out, line, len);
+	evbuffer_add(out, "\n", 1);
+}
+
+int
+server_subscribe(struct call *call, const char *queue)
+{
+	struct conn *c = call->conn;
+	struct server *srv = c->srv;
+
+	if (events_count(srv->events) >=
+	    (size_t)srv->cfg->status_max_subscribers)
+		return -1;
+	c->streaming = 1;
+	c->sub.deliver = conn_deliver;
+	c->sub.arg = c;
+	c->sub.queue = queue != NULL ? xstrdup(queue) : NULL;
+	events_subscribe(srv->events, &c->sub);
+	return 0;
 }
 
 static void
@@ -390,133 +447,26 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	evtimer_add(srv->retry_ev, &tv);
 }
 
-/* Create the socket's directory if missing, and refuse one owned by others. */
-static int
-socket_dir(const char *path, char **cause)
-{
-	char *dir = xstrdup(path), *slash, *p;
-	struct stat sb;
-	int r = -1;
-
-	if ((slash = strrchr(dir, '/')) == NULL || slash == dir) {
-		r = 0;
-		goto out;
-	}
-	*slash = '\0';
-	for (p = dir + 1; ; p++) {
-		if (*p == '/' || *p == '\0') {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
-				xasprintf(cause, "%s: mkdir: %s", dir,
-				    strerror(errno));
-				goto out;
-			}
-			*p = c;
-			if (c == '\0')
-				break;
-		}
-	}
-	if (stat(dir, &sb) == -1) {
-		xasprintf(cause, "%s: %s", dir, strerror(errno));
-		goto out;
-	}
-	if (sb.st_uid != geteuid() && sb.st_uid != 0) {
-		xasprintf(cause, "%s: owned by uid %u, not by jobd's user",
-		    dir, (unsigned)sb.st_uid);
-		goto out;
-	}
-	r = 0;
-out:
-	free(dir);
-	return r;
-}
-
-/*
- * Bind path.  A socket file nobody listens on is stale and replaced; one a
- * live daemon answers on is left alone and the start fails.
- */
-static int
-socket_bind(const char *path, mode_t mode, int *fdp, char **cause)
-{
-	struct sockaddr_un sun;
-	struct stat sb;
-	int fd = -1, probe = -1, r = -1;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path) {
-		xasprintf(cause, "%s: socket path too long", path);
-		return -1;
-	}
-	strcpy(sun.sun_path, path);
-	if (socket_dir(path, cause) == -1)
-		return -1;
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1) {
-		xasprintf(cause, "socket: %s", strerror(errno));
-		goto out;
-	}
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		if (errno != EADDRINUSE) {
-			xasprintf(cause, "%s: bind: %s", path, strerror(errno));
-			goto out;
-		}
-		if (lstat(path, &sb) == 0 && !S_ISSOCK(sb.st_mode)) {
-			xasprintf(cause, "%s: exists and is not a socket", path);
-			goto out;
-		}
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe != -1 && connect(probe, (struct sockaddr *)&sun,
-		    sizeof sun) == 0) {
-			xasprintf(cause, "%s: another jobd is already "
-			    "listening on this socket", path);
-			goto out;
-		}
-		log_info("server: replacing stale socket %s", path);
-		if (unlink(path) == -1 ||
-		    bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-			xasprintf(cause, "%s: bind: %s", path, strerror(errno));
-			goto out;
-		}
-	}
-	if (chmod(path, mode) == -1) {
-		xasprintf(cause, "%s: chmod: %s", path, strerror(errno));
-		goto out;
-	}
-	*fdp = fd;
-	fd = -1;
-	r = 0;
-out:
-	if (probe != -1)
-		close(probe);
-	if (fd != -1)
-		close(fd);
-	return r;
-}
-
 int
 server_new(struct event_base *base, const struct config *cfg,
-    struct sched *sched, struct server **out, char **cause)
+    struct sched *sched, struct events *events, struct server **out,
+    char **cause)
 {
 	struct server *srv = NULL;
-	struct stat sb;
+	ino_t ino;
 	int fd = -1;
 
 	*out = NULL;
-	if (socket_bind(cfg->socket, cfg->socket_mode, &fd, cause) == -1)
+	if (listen_unix(cfg->socket, cfg->socket_mode, &fd, &ino, cause) == -1)
 		return -1;
 	srv = xcalloc(1, sizeof *srv);
 	srv->base = base;
 	srv->cfg = cfg;
 	srv->sched = sched;
+	srv->events = events;
 	srv->path = xstrdup(cfg->socket);
 	TAILQ_INIT(&srv->conns);
-	if (fstat(fd, &sb) == 0 && stat(srv->path, &sb) == 0) {
-		srv->dev = sb.st_dev;
-		srv->ino = sb.st_ino;
-	}
+	srv->ino = ino;
 	srv->listener = evconnlistener_new(base, accept_cb, srv,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024, fd);
 	if (srv->listener == NULL) {
@@ -537,7 +487,6 @@ server_new(struct event_base *base, const struct config *cfg,
 void
 server_free(struct server *srv)
 {
-	struct stat sb;
 	struct conn *c;
 
 	if (srv == NULL)
@@ -547,9 +496,7 @@ server_free(struct server *srv)
 	evconnlistener_free(srv->listener);
 	event_free(srv->retry_ev);
 	/* Remove the socket file only if it is still the one we bound. */
-	if (stat(srv->path, &sb) == 0 && sb.st_dev == srv->dev &&
-	    sb.st_ino == srv->ino)
-		unlink(srv->path);
+	listen_unlink(srv->path, srv->ino);
 	free(srv->path);
 	free(srv);
 }

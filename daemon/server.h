@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "events.h"
 #include "protocol.h"
 #include "sched.h"
 
@@ -34,7 +35,7 @@ struct call {
  * daemon's) and start accepting.  -1 with *cause on failure.
  */
 int	 server_new(struct event_base *, const struct config *, struct sched *,
-	    struct server **out, char **cause);
+	    struct events *, struct server **out, char **cause);
 /* Close every connection (withdrawing parked requests) and the listener. */
 void	 server_free(struct server *);
 int	 server_connections(const struct server *);
@@ -50,6 +51,13 @@ void	 call_reply_error(struct call *, const char *code, const char *fmt, ...)
  * the connection's next request, on the next loop turn.
  */
 void	 call_done(struct call *);
+/*
+ * Turn the call's connection into an event stream (the `subscribe` op,
+ * already answered): from now on it only receives event lines, and what
+ * the client sends is discarded.  -1 when status_max_subscribers are
+ * already listening.
+ */
+int	 server_subscribe(struct call *, const char *queue);
 /* Whether the client has half-closed (sent EOF) its side. */
 int	 call_peer_closed(const struct call *);
 

@@ -1,0 +1,77 @@
+/*
+ * events: the subscriber list and the event object of SPEC §3 "/events".
+ *
+ * Thread rule: loop thread only.  Publishing costs nothing when nobody
+ * listens; otherwise the line is built once per change, not per subscriber.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "util.h"
+
+struct events {
+	TAILQ_HEAD(, subscriber) subs;
+	size_t		 count;
+};
+
+struct events *
+events_new(void)
+{
+	struct events *ev = xcalloc(1, sizeof *ev);
+
+	TAILQ_INIT(&ev->subs);
+	return ev;
+}
+
+void
+events_free(struct events *ev)
+{
+	free(ev);
+}
+
+void
+events_subscribe(struct events *ev, struct subscriber *sub)
+{
+	TAILQ_INSERT_TAIL(&ev->subs, sub, entry);
+	ev->count++;
+}
+
+void
+events_unsubscribe(struct events *ev, struct subscriber *sub)
+{
+	TAILQ_REMOVE(&ev->subs, sub, entry);
+	ev->count--;
+}
+
+size_t
+events_count(const struct events *ev)
+{
+	return ev->count;
+}
+
+void
+events_publish(struct events *ev, const struct job *j)
+{
+	struct subscriber *sub, *next;
+	json_t *o;
+	char *line;
+
+	if (ev == NULL || TAILQ_EMPTY(&ev->subs))
+		return;
+	o = json_pack("{s:I,s:s,s:s,s:o}", "id", (json_int_t)j->id,
+	    "queue", j->queue_name, "state", protocol_state_name(j->state),
+	    "exit_code", j->exit_code >= 0 ? json_integer(j->exit_code) :
+	    json_null());
+	line = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (line == NULL)
+		return;
+	/* deliver may unsubscribe (a reader too slow to keep): step first. */
+	for (sub = TAILQ_FIRST(&ev->subs); sub != NULL; sub = next) {
+		next = TAILQ_NEXT(sub, entry);
+		if (sub->queue == NULL || strcmp(sub->queue, j->queue_name) == 0)
+			sub->deliver(sub, line, strlen(line));
+	}
+	free(line);
+}
