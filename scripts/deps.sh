@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="gcc make pkg-config libevent-dev libjansson-dev libconfig-dev check
-libsystemd-dev python3 python3-pytest curl"
+libsystemd-dev python3 python3-pytest curl prometheus"
 
 missing=""
 for p in $PACKAGES; do

@@ -132,6 +132,11 @@ check_defaults(const struct config *cfg)
 	ck_assert_int_eq(cfg->max_jobs_per_user, 0);
 	ck_assert_int_eq(cfg->max_connections_per_user, 0);
 	ck_assert_int_eq(cfg->status_job_details, 0);
+
+	ck_assert_int_eq(cfg->status_max_clients, 1024);
+	ck_assert_int_eq(cfg->status_max_subscribers, 64);
+	ck_assert_double_eq(cfg->status_idle_timeout, 60.0);
+	ck_assert_int_eq(cfg->subscriber_buffer_bytes, 1048576);
 }
 
 START_TEST(test_builtin)
@@ -282,7 +287,11 @@ START_TEST(test_every_key)
 	    "allow_root_jobs = true;\n"
 	    "max_jobs_per_user = 100000000;\n"
 	    "max_connections_per_user = 1000000;\n"
-	    "status_job_details = true;\n");
+	    "status_job_details = true;\n"
+	    "status_max_clients = 7;\n"
+	    "status_max_subscribers = 0;\n"
+	    "status_idle_timeout = 2;\n"
+	    "subscriber_buffer_bytes = 4096;\n");
 	ck_assert_str_eq(cfg->socket, "run/jobd.sock");
 	ck_assert_int_eq(cfg->socket_mode, 0600);
 	ck_assert_str_eq(cfg->status_listen, "unix:/run/jobd/status.sock");
@@ -328,6 +337,10 @@ START_TEST(test_every_key)
 	ck_assert_int_eq(cfg->max_jobs_per_user, 100000000);
 	ck_assert_int_eq(cfg->max_connections_per_user, 1000000);
 	ck_assert_int_eq(cfg->status_job_details, 1);
+	ck_assert_int_eq(cfg->status_max_clients, 7);
+	ck_assert_int_eq(cfg->status_max_subscribers, 0);
+	ck_assert_double_eq(cfg->status_idle_timeout, 2.0);
+	ck_assert_int_eq(cfg->subscriber_buffer_bytes, 4096);
 	config_free(cfg);
 }
 END_TEST
@@ -433,6 +446,14 @@ static const struct bad ranges[] = {
 	  CONF ":1: max_jobs_per_user: must be 0..100000000" },
 	{ "max_connections_per_user = 1000001;",
 	  CONF ":1: max_connections_per_user: must be 0..1000000" },
+	{ "status_max_clients = 0;",
+	  CONF ":1: status_max_clients: must be 1..1000000" },
+	{ "status_max_subscribers = -1;",
+	  CONF ":1: status_max_subscribers: must be 0..1000000" },
+	{ "status_idle_timeout = 0.5;",
+	  CONF ":1: status_idle_timeout: must be 1..86400" },
+	{ "subscriber_buffer_bytes = 4095;",
+	  CONF ":1: subscriber_buffer_bytes: must be 4096..1073741824" },
 };
 
 START_TEST(test_ranges)
