@@ -9,7 +9,7 @@
 
 CC	?= cc
 PKG_CONFIG ?= pkg-config
-PYTHON	?= python3
+PYTHON	?= /usr/bin/python3
 PREFIX	?= /usr/local
 DESTDIR	?=
 
