@@ -171,6 +171,7 @@ main(int argc, char **argv)
 
 	if (config_load(config_path(given), &cfg, &cause) == -1) {
 		fprintf(stderr, "jobd: %s\n", cause);
+		free(cause);
 		return EXIT_CONFIG;
 	}
 	if (check_only) {
