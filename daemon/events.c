@@ -60,9 +60,9 @@ events_publish(struct events *ev, const struct job *j)
 	if (ev == NULL || TAILQ_EMPTY(&ev->subs))
 		return;
 	o = json_pack("{s:I,s:s,s:s,s:o}", "id", (json_int_t)j->id,
-	    "queue", j->queue_name, "state", protocol_state_name(j->state),
-	    "exit_code", j->exit_code >= 0 ? json_integer(j->exit_code) :
-	    json_null());
+	    "queue", job_queue_name(j), "state", protocol_state_name(j->state),
+	    "exit_code", j->result != NULL && j->result->exit_code >= 0 ?
+	    json_integer(j->result->exit_code) : json_null());
 	line = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (line == NULL)
@@ -70,7 +70,8 @@ events_publish(struct events *ev, const struct job *j)
 	/* deliver may unsubscribe (a reader too slow to keep): step first. */
 	for (sub = TAILQ_FIRST(&ev->subs); sub != NULL; sub = next) {
 		next = TAILQ_NEXT(sub, entry);
-		if (sub->queue == NULL || strcmp(sub->queue, j->queue_name) == 0)
+		if (sub->queue == NULL ||
+		    strcmp(sub->queue, job_queue_name(j)) == 0)
 			sub->deliver(sub, line, strlen(line));
 	}
 	free(line);

@@ -16,17 +16,54 @@ job_new(uint64_t id, struct job_spec *spec, uid_t uid, gid_t gid)
 
 	j->id = id;
 	j->state = JOB_QUEUED;
-	j->spec = *spec;
-	memset(spec, 0, sizeof *spec);
-	free(j->spec.queue);		/* the queue's own name is used instead */
-	j->spec.queue = NULL;
+	j->kind = (uint8_t)spec->kind;
+	switch (spec->kind) {
+	case JOB_ARGV:
+		j->cmd.argv = spec->argv;
+		spec->argv = NULL;
+		break;
+	case JOB_SHELL:
+		j->cmd.shell = spec->shell;
+		spec->shell = NULL;
+		break;
+	case JOB_SLEEP:
+		j->cmd.sleep = spec->sleep;
+		break;
+	}
+	j->priority = (int32_t)spec->priority;
+	if (spec->env != NULL || spec->cwd != NULL ||
+	    spec->stdin_data != NULL || spec->name != NULL) {
+		j->extra = xcalloc(1, sizeof *j->extra);
+		j->extra->env = spec->env;
+		j->extra->cwd = spec->cwd;
+		j->extra->stdin_data = spec->stdin_data;
+		j->extra->stdin_len = spec->stdin_len;
+		j->extra->name = spec->name;
+		spec->env = NULL;
+		spec->cwd = spec->stdin_data = spec->name = NULL;
+	}
+	protocol_job_spec_clear(spec);	/* what is left: the queue name */
 	j->uid = uid;
 	j->gid = gid;
-	j->exit_code = -1;
-	j->slot = (size_t)-1;
-	j->stop_fd = -1;
-	TAILQ_INIT(&j->waiters);
+	j->u.slot = (size_t)-1;
+	LIST_INIT(&j->waiters);
 	return j;
+}
+
+const char *
+job_queue_name(const struct job *j)
+{
+	return j->queue;	/* the queue struct begins with its name */
+}
+
+struct job_result *
+job_result(struct job *j)
+{
+	if (j->result == NULL) {
+		j->result = xcalloc(1, sizeof *j->result);
+		j->result->exit_code = -1;
+	}
+	return j->result;
 }
 
 void
@@ -34,10 +71,23 @@ job_free(struct job *j)
 {
 	if (j == NULL)
 		return;
-	protocol_job_spec_clear(&j->spec);
-	free(j->out);
-	free(j->err);
-	free(j->error);
+	if (j->kind == JOB_ARGV)
+		strv_free(j->cmd.argv);
+	else if (j->kind == JOB_SHELL)
+		free(j->cmd.shell);
+	if (j->extra != NULL) {
+		strv_free(j->extra->env);
+		free(j->extra->cwd);
+		free(j->extra->stdin_data);
+		free(j->extra->name);
+		free(j->extra);
+	}
+	if (j->result != NULL) {
+		free(j->result->out);
+		free(j->result->err);
+		free(j->result->error);
+		free(j->result);
+	}
 	free(j);
 }
 
@@ -65,57 +115,58 @@ strv_to_json(char *const *v)
 json_t *
 job_to_json(const struct job *j, int details)
 {
+	static const struct job_result none = { .exit_code = -1 };
+	const struct job_result *r = j->result != NULL ? j->result : &none;
+	const char *name = j->extra != NULL ? j->extra->name : NULL;
 	json_t *o = json_object();
-	int final = protocol_state_final(j->state);
 
 	/* json_object_set_new steals each new value. */
 	json_object_set_new(o, "id", json_integer((json_int_t)j->id));
-	json_object_set_new(o, "queue", json_string(j->queue_name));
-	json_object_set_new(o, "name", j->spec.name != NULL ?
-	    json_string(j->spec.name) : json_null());
+	json_object_set_new(o, "queue", json_string(job_queue_name(j)));
+	json_object_set_new(o, "name", name != NULL ? json_string(name) :
+	    json_null());
 	json_object_set_new(o, "state",
 	    json_string(protocol_state_name(j->state)));
-	switch (j->spec.kind) {
+	switch (j->kind) {
 	case JOB_ARGV:
 		if (details)
 			json_object_set_new(o, "argv",
-			    strv_to_json(j->spec.argv));
+			    strv_to_json(j->cmd.argv));
 		break;
 	case JOB_SHELL:
 		if (details)
 			json_object_set_new(o, "shell",
-			    json_string(j->spec.shell));
+			    json_string(j->cmd.shell));
 		break;
 	case JOB_SLEEP:
-		json_object_set_new(o, "sleep", json_real(j->spec.sleep));
+		json_object_set_new(o, "sleep", json_real(j->cmd.sleep));
 		break;
 	}
-	json_object_set_new(o, "priority",
-	    json_integer((json_int_t)j->spec.priority));
+	json_object_set_new(o, "priority", json_integer(j->priority));
 	json_object_set_new(o, "attempts", json_integer(j->attempts));
 	json_object_set_new(o, "submitted_at", time_or_null(j->submitted_at));
 	json_object_set_new(o, "started_at", time_or_null(j->started_at));
-	json_object_set_new(o, "finished_at", time_or_null(j->finished_at));
-	json_object_set_new(o, "exit_code", j->exit_code >= 0 ?
-	    json_integer(j->exit_code) : json_null());
-	json_object_set_new(o, "signal", j->signal > 0 ?
-	    json_integer(j->signal) : json_null());
+	json_object_set_new(o, "finished_at", time_or_null(r->finished_at));
+	json_object_set_new(o, "exit_code", r->exit_code >= 0 ?
+	    json_integer(r->exit_code) : json_null());
+	json_object_set_new(o, "signal", r->signal > 0 ?
+	    json_integer(r->signal) : json_null());
 	json_object_set_new(o, "timeout", j->timeout > 0 ?
 	    json_real(j->timeout) : json_null());
 	if (details) {
-		json_object_set_new(o, "stdout", final && j->out != NULL ?
-		    json_stringn(j->out, j->out_len) : json_string(""));
-		json_object_set_new(o, "stderr", final && j->err != NULL ?
-		    json_stringn(j->err, j->err_len) : json_string(""));
+		json_object_set_new(o, "stdout", r->out != NULL ?
+		    json_stringn(r->out, r->out_len) : json_string(""));
+		json_object_set_new(o, "stderr", r->err != NULL ?
+		    json_stringn(r->err, r->err_len) : json_string(""));
 	}
 	json_object_set_new(o, "stdout_truncated",
-	    json_boolean(j->out_truncated));
+	    json_boolean(r->out_truncated));
 	json_object_set_new(o, "stderr_truncated",
-	    json_boolean(j->err_truncated));
+	    json_boolean(r->err_truncated));
 	json_object_set_new(o, "owner", json_pack("{s:I,s:I}",
 	    "uid", (json_int_t)j->uid, "gid", (json_int_t)j->gid));
-	json_object_set_new(o, "error", j->error != NULL ?
-	    json_string(j->error) : json_null());
+	json_object_set_new(o, "error", r->error != NULL ?
+	    json_string(r->error) : json_null());
 	return o;
 }
 

@@ -8,6 +8,7 @@
  * on either: it puts only while busy < workers, so put_nowait has room.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 
 extern char **environ;
 
+/* First member: job.c reads a job's queue name through its queue pointer. */
 struct jq {
 	struct queue_config cfg;
 	struct sched	*sched;
@@ -39,6 +41,10 @@ struct jq {
 	struct histogram wait;		/* submitted → started */
 	struct waiter_list blocked;	/* submits waiting for room, in order */
 };
+
+_Static_assert(offsetof(struct jq, cfg) == 0 &&
+    offsetof(struct queue_config, name) == 0,
+    "a struct jq must begin with its queue's name (job_queue_name)");
 
 struct sched {
 	struct event_base *base;
@@ -150,7 +156,7 @@ waiter_unlink(struct sched *s, struct waiter *w)
 		protocol_job_spec_clear(&w->spec);
 		break;
 	case WAITER_JOB:
-		TAILQ_REMOVE(&w->job->waiters, w, entry);
+		LIST_REMOVE(w, job_entry);
 		break;
 	case WAITER_JOIN:
 		TAILQ_REMOVE(&s->joins, w, entry);
@@ -203,15 +209,15 @@ static struct job *
 sched_enqueue(struct sched *s, struct jq *q, struct job_spec *spec,
     uid_t uid, gid_t gid)
 {
+	double timeout = spec->timeout >= 0 ? spec->timeout : q->cfg.timeout;
 	struct job *j = job_new(++s->last_id, spec, uid, gid);
 
 	j->queue = q;
-	j->queue_name = q->cfg.name;
-	j->timeout = j->spec.timeout >= 0 ? j->spec.timeout : q->cfg.timeout;
+	j->timeout = timeout;
 	j->submitted_at = now_real();
 	jobtab_add(s->tab, j);
 	TAILQ_INSERT_TAIL(&s->all, j, all_entry);
-	pending_push(q->pending, j, j->spec.priority, ++s->seq, &j->slot);
+	pending_push(q->pending, j, j->priority, ++s->seq, &j->u.slot);
 	q->submitted++;
 	events_publish(s->events, j);
 	return j;
@@ -227,7 +233,7 @@ trim_finished(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	while (s->ndone > (size_t)s->cfg->keep_finished &&
 	    (j = TAILQ_FIRST(&s->done)) != NULL) {
-		TAILQ_REMOVE(&s->done, j, done_entry);
+		TAILQ_REMOVE(&s->done, j, u.done_entry);
 		TAILQ_REMOVE(&s->all, j, all_entry);
 		jobtab_remove(s->tab, j);
 		s->ndone--;
@@ -243,21 +249,22 @@ trim_finished(evutil_socket_t fd, short what, void *arg)
 static void
 job_finish(struct sched *s, struct job *j, enum job_state state)
 {
-	struct jq *q = j->queue;
+	struct jq *q = (struct jq *)j->queue;
+	struct job_result *r = job_result(j);
 	struct waiter *w;
 
-	j->state = state;
-	if (j->finished_at == 0)
-		j->finished_at = now_real();
+	j->state = (uint8_t)state;
+	if (r->finished_at == 0)
+		r->finished_at = now_real();
 	q->finished[state]++;
 	if (j->started_at != 0)
-		histogram_observe(&q->duration, j->finished_at - j->started_at);
+		histogram_observe(&q->duration, r->finished_at - j->started_at);
 	events_publish(s->events, j);
-	while ((w = TAILQ_FIRST(&j->waiters)) != NULL) {
-		TAILQ_REMOVE(&j->waiters, w, entry);
+	while ((w = LIST_FIRST(&j->waiters)) != NULL) {
+		LIST_REMOVE(w, job_entry);
 		waiter_finish(w, 0);
 	}
-	TAILQ_INSERT_TAIL(&s->done, j, done_entry);
+	TAILQ_INSERT_TAIL(&s->done, j, u.done_entry);
 	if (++s->ndone > (size_t)s->cfg->keep_finished)
 		event_active(s->trim_ev, 0, 0);
 }
@@ -266,29 +273,32 @@ static struct work_item *
 work_item_new(struct sched *s, struct job *j)
 {
 	struct work_item *it = xcalloc(1, sizeof *it);
+	const struct job_extra *x;
 
 	it->id = j->id;
-	it->kind = j->spec.kind;
-	switch (j->spec.kind) {
+	it->kind = j->kind;
+	switch (j->kind) {
 	case JOB_ARGV:
-		it->argv = strv_dup(j->spec.argv);
+		it->argv = strv_dup(j->cmd.argv);
 		break;
 	case JOB_SHELL:
 		it->argv = xcalloc(4, sizeof *it->argv);
 		it->argv[0] = xstrdup("/bin/sh");
 		it->argv[1] = xstrdup("-c");
-		it->argv[2] = xstrdup(j->spec.shell);
+		it->argv[2] = xstrdup(j->cmd.shell);
 		break;
 	case JOB_SLEEP:
-		it->sleep = j->spec.sleep;
+		it->sleep = j->cmd.sleep;
 		break;
 	}
 	it->base_env = s->base_env;
-	it->env = strv_dup(j->spec.env);
-	it->cwd = j->spec.cwd != NULL ? xstrdup(j->spec.cwd) : NULL;
-	if (j->spec.stdin_data != NULL) {
-		it->stdin_data = xmemdup(j->spec.stdin_data, j->spec.stdin_len);
-		it->stdin_len = j->spec.stdin_len;
+	if ((x = j->extra) != NULL) {
+		it->env = strv_dup(x->env);
+		it->cwd = x->cwd != NULL ? xstrdup(x->cwd) : NULL;
+		if (x->stdin_data != NULL) {
+			it->stdin_data = xmemdup(x->stdin_data, x->stdin_len);
+			it->stdin_len = x->stdin_len;
+		}
 	}
 	it->timeout = j->timeout;
 	it->kill_grace = s->cfg->kill_grace;
@@ -306,7 +316,7 @@ sched_start(struct sched *s, struct jq *q, struct job *j)
 	if ((it->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		log_warn("sched: job %llu: eventfd: %s (it cannot be canceled)",
 		    (unsigned long long)j->id, strerror(errno));
-	j->stop_fd = it->stop_fd;
+	j->u.stop_fd = it->stop_fd;
 	j->state = JOB_RUNNING;
 	j->started_at = now_real();
 	j->attempts++;
@@ -387,29 +397,30 @@ sched_complete(struct sched *s, struct work_item *it)
 {
 	struct job *j = it->cookie;
 	struct work_result *r = &it->result;
-	struct jq *q = j->queue;
+	struct jq *q = (struct jq *)j->queue;
+	struct job_result *jr = job_result(j);
 
 	q->busy--;
-	if (j->stop_fd != -1)
-		close(j->stop_fd);
-	j->stop_fd = -1;
+	if (j->u.stop_fd != -1)
+		close(j->u.stop_fd);
+	j->u.stop_fd = -1;
 	if (r->started_at != 0)
 		j->started_at = r->started_at;
-	j->finished_at = r->finished_at;
-	j->exit_code = r->exit_code;
-	j->signal = r->signal;
+	jr->finished_at = r->finished_at;
+	jr->exit_code = r->exit_code;
+	jr->signal = r->signal;
 	/* Take the result's strings instead of copying them. */
-	j->out = r->out;
-	j->out_len = r->out_len;
-	j->out_truncated = r->out_truncated != 0;
-	j->err = r->err;
-	j->err_len = r->err_len;
-	j->err_truncated = r->err_truncated != 0;
-	j->error = r->error;
+	jr->out = r->out;
+	jr->out_len = r->out_len;
+	jr->out_truncated = r->out_truncated != 0;
+	jr->err = r->err;
+	jr->err_len = r->err_len;
+	jr->err_truncated = r->err_truncated != 0;
+	jr->error = r->error;
 	r->out = r->err = r->error = NULL;
 	if (j->shutdown_killed && !j->cancel_requested) {
-		free(j->error);
-		j->error = xstrdup("killed at shutdown");
+		free(jr->error);
+		jr->error = xstrdup("killed at shutdown");
 	}
 	job_finish(s, j, result_state(j, r));
 	runner_item_free(it);
@@ -498,9 +509,9 @@ sched_free(struct sched *s)
 	for (it = completion_take(s->completion); it != NULL; it = next) {
 		next = it->next;
 		j = it->cookie;
-		if (j->stop_fd != -1)
-			close(j->stop_fd);
-		j->stop_fd = -1;
+		if (j->u.stop_fd != -1)
+			close(j->u.stop_fd);
+		j->u.stop_fd = -1;
 		runner_item_free(it);
 	}
 	for (i = 0; i < s->nqueues; i++) {
@@ -572,7 +583,7 @@ sched_wait(struct sched *s, struct job *j, struct waiter *w, double timeout)
 	w->kind = WAITER_JOB;
 	w->job = j;
 	w->queue = NULL;
-	TAILQ_INSERT_TAIL(&j->waiters, w, entry);
+	LIST_INSERT_HEAD(&j->waiters, w, job_entry);
 	waiter_park(s, w, timeout);
 	return 1;
 }
@@ -581,12 +592,12 @@ int
 sched_cancel(struct sched *s, struct job *j, struct waiter *w)
 {
 	static const uint64_t stop = RUNNER_STOP_GRACEFUL;
-	struct jq *q = j->queue;
+	struct jq *q = (struct jq *)j->queue;
 
 	if (protocol_state_final(j->state))
 		return -1;
 	if (j->state == JOB_QUEUED) {
-		pending_remove(q->pending, j->slot);
+		pending_remove(q->pending, j->u.slot);
 		j->cancel_requested = 1;
 		job_finish(s, j, JOB_CANCELED);
 		sched_dispatch(s, q);
@@ -594,15 +605,15 @@ sched_cancel(struct sched *s, struct job *j, struct waiter *w)
 		return 0;
 	}
 	/* Running: its worker sees the eventfd, kills the group, reports. */
-	if (!j->cancel_requested && j->stop_fd != -1 &&
-	    write(j->stop_fd, &stop, sizeof stop) == -1)
+	if (!j->cancel_requested && j->u.stop_fd != -1 &&
+	    write(j->u.stop_fd, &stop, sizeof stop) == -1)
 		log_warn("sched: job %llu: cancel: %s",
 		    (unsigned long long)j->id, strerror(errno));
 	j->cancel_requested = 1;
 	w->kind = WAITER_JOB;
 	w->job = j;
 	w->queue = NULL;
-	TAILQ_INSERT_TAIL(&j->waiters, w, entry);
+	LIST_INSERT_HEAD(&j->waiters, w, job_entry);
 	waiter_park(s, w, -1);
 	return 1;
 }
@@ -738,10 +749,10 @@ sched_stop_running(struct sched *s, uint64_t how)
 	struct job *j;
 
 	TAILQ_FOREACH(j, &s->all, all_entry) {
-		if (j->state != JOB_RUNNING || j->stop_fd == -1)
+		if (j->state != JOB_RUNNING || j->u.stop_fd == -1)
 			continue;
 		j->shutdown_killed = 1;
-		if (write(j->stop_fd, &how, sizeof how) == -1)
+		if (write(j->u.stop_fd, &how, sizeof how) == -1)
 			log_warn("sched: job %llu: stop: %s",
 			    (unsigned long long)j->id, strerror(errno));
 	}

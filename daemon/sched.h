@@ -55,7 +55,8 @@ struct waiter {
 	gid_t		 gid;
 	struct event	*timer;
 	int		 active;
-	TAILQ_ENTRY(waiter) entry;
+	TAILQ_ENTRY(waiter) entry;	/* blocked submits, joins */
+	LIST_ENTRY(waiter) job_entry;	/* a job's waiters */
 };
 
 TAILQ_HEAD(waiter_list, waiter);
