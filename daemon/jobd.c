@@ -2,8 +2,9 @@
  * jobd: the daemon's main — command line, configuration, the event loop,
  * signals and the order of start-up and shutdown.
  *
- * Start: config → state_dir → scheduler (worker threads) → control socket
- * → status endpoint → loop.  Stop (SIGTERM/SIGINT): the scheduler drains (no new submits, no
+ * Start: config → state_dir → sockets passed by systemd → scheduler (worker
+ * threads) → control socket → status endpoint → READY=1 → loop.  Stop
+ * (SIGTERM/SIGINT): STOPPING=1, the scheduler drains (no new submits, no
  * new starts, running jobs get shutdown_timeout), then the loop exits, the
  * connections close, the workers are joined, and jobd exits 0.
  */
@@ -26,6 +27,7 @@
 #include "sched.h"
 #include "server.h"
 #include "status.h"
+#include "systemd.h"
 #include "util.h"
 #include "version.h"
 
@@ -108,6 +110,11 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 		log_info("shutdown: %s received, draining (a second signal "
 		    "stops running jobs at once)", strsignal((int)sig));
 		sched_shutdown(d->sched, 0);
+		/*
+		 * SPEC §6: at the first signal; after sched_shutdown, so the
+		 * STATUS= line it sends along already says "stopping".
+		 */
+		systemd_stopping();
 	} else {
 		log_info("shutdown: %s received again, stopping running jobs",
 		    strsignal((int)sig));
@@ -198,6 +205,12 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	umask(022);
 	fds_standard();
+	/*
+	 * SPEC §6: take the sockets systemd passed (if any) before anything
+	 * binds; server_new and status_new use them instead of binding.
+	 */
+	if (systemd_listen_init(&cause) == -1)
+		log_fatalx(1, "systemd: %s", cause);
 
 	if ((d.base = event_base_new()) == NULL)
 		log_fatalx(1, "event_base_new failed");
@@ -209,6 +222,7 @@ main(int argc, char **argv)
 		log_error("%s", cause);
 		free(cause);
 		server_free(srv);
+		systemd_free();		/* an untaken passed socket; no READY=1 */
 		event_base_loop(d.base, EVLOOP_NONBLOCK);
 		sched_shutdown(d.sched, 1);
 		sched_free(d.sched);
@@ -223,6 +237,13 @@ main(int argc, char **argv)
 	evsignal_add(sigint, NULL);
 	log_info("jobd %s started (pid %ld)", JOBD_VERSION, (long)getpid());
 
+	/*
+	 * SPEC §6: STATUS=/WATCHDOG=1 timers, then READY=1 last, once every
+	 * start-up step (the journal replay included) is done: the sockets
+	 * are listening and the loop serves them right below.
+	 */
+	systemd_watch(d.base, d.sched);
+	systemd_ready();
 	event_base_dispatch(d.base);
 
 	/*
@@ -232,6 +253,7 @@ main(int argc, char **argv)
 	status_free(status);
 	server_free(srv);
 	event_base_loop(d.base, EVLOOP_NONBLOCK);
+	systemd_free();		/* its timers, before the loop goes */
 	sched_free(d.sched);
 	events_free(events);
 	event_free(sigterm);
