@@ -70,8 +70,9 @@ events_publish(struct events *ev, const struct job *j)
 	/* deliver may unsubscribe (a reader too slow to keep): step first. */
 	for (sub = TAILQ_FIRST(&ev->subs); sub != NULL; sub = next) {
 		next = TAILQ_NEXT(sub, entry);
-		if (sub->queue == NULL ||
-		    strcmp(sub->queue, job_queue_name(j)) == 0)
+		if ((sub->queue == NULL ||
+		    strcmp(sub->queue, job_queue_name(j)) == 0) &&
+		    (sub->uid == -1 || (uid_t)sub->uid == j->uid))
 			sub->deliver(sub, line, strlen(line));
 	}
 	free(line);

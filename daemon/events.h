@@ -20,6 +20,7 @@ struct subscriber {
 	void		(*deliver)(struct subscriber *, const char *, size_t);
 	void		*arg;
 	char		*queue;		/* only this queue; NULL = all */
+	long		 uid;		/* only this owner's jobs; -1 = all */
 
 	TAILQ_ENTRY(subscriber) entry;	/* events' own */
 };

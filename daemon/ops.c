@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "metrics.h"
 #include "ops.h"
 #include "util.h"
@@ -61,10 +62,16 @@ op_submit(struct call *call)
 {
 	struct request *req = &call->req;
 	struct sched *s = call_sched(call);
+	const struct peer *p = &call->peer;
 	struct job *j;
 	const char *queue = req->job.queue;
+	enum submit_result r;
 
-	switch (sched_submit(s, &req->job, call->uid, call->gid, &j)) {
+	if (!p->may_submit) {
+		call_reply_error(call, PROTO_FORBIDDEN, "%s", p->why);
+		return 0;
+	}
+	switch ((r = sched_submit(s, &req->job, p->uid, p->gid, &j))) {
 	case SUBMIT_OK:
 		call_reply_ok(call, json_pack("{s:I,s:s}", "id",
 		    (json_int_t)j->id, "state", "queued"));
@@ -78,11 +85,18 @@ op_submit(struct call *call)
 		    "jobd is shutting down");
 		return 0;
 	case SUBMIT_FULL:
+	case SUBMIT_QUOTA:
 		break;
 	}
 	if (req->nowait) {
-		call_reply_error(call, PROTO_QUEUE_FULL,
-		    "queue \"%s\" is full", queue);
+		if (r == SUBMIT_QUOTA)
+			call_reply_error(call, PROTO_QUEUE_FULL, "uid %u has "
+			    "max_jobs_per_user (%ld) unfinished jobs",
+			    (unsigned)p->uid,
+			    server_config(call->server)->max_jobs_per_user);
+		else
+			call_reply_error(call, PROTO_QUEUE_FULL,
+			    "queue \"%s\" is full", queue);
 		return 0;
 	}
 	if (call_peer_closed(call))
@@ -91,16 +105,19 @@ op_submit(struct call *call)
 	req->queue = xstrdup(queue);
 	call->waiter.done = submit_done;
 	call->waiter.arg = call;
-	sched_block_submit(s, &call->waiter, &req->job, call->uid, call->gid,
+	sched_block_submit(s, &call->waiter, &req->job, p->uid, p->gid,
 	    req->block_timeout);
 	return 1;
 }
 
+/* Another user's job answers exactly like one that does not exist. */
 static struct job *
 find_job(struct call *call)
 {
 	struct job *j = sched_find(call_sched(call), call->req.id);
 
+	if (j != NULL && !auth_owns(&call->peer, j->uid))
+		j = NULL;
 	if (j == NULL)
 		call_reply_error(call, PROTO_NOT_FOUND, "no job %llu",
 		    (unsigned long long)call->req.id);
@@ -186,8 +203,8 @@ op_join(struct call *call)
 {
 	call->waiter.done = join_done;
 	call->waiter.arg = call;
-	switch (sched_join(call_sched(call), call->req.queue, &call->waiter,
-	    call->req.timeout)) {
+	switch (sched_join(call_sched(call), call->req.queue,
+	    auth_scope(&call->peer), &call->waiter, call->req.timeout)) {
 	case 1:
 		return 1;
 	case 0:
@@ -207,7 +224,7 @@ op_list(struct call *call)
 	json_t *jobs;
 
 	if (sched_list(call_sched(call), call->req.queue, call->req.state,
-	    call->req.limit, 1, &jobs) == -1)
+	    auth_scope(&call->peer), call->req.limit, 1, &jobs) == -1)
 		call_reply_error(call, PROTO_UNKNOWN_QUEUE,
 		    "no queue named \"%s\"", call->req.queue);
 	else
@@ -226,8 +243,21 @@ op_stats(struct call *call)
 }
 
 static int
+forbidden_unless_admin(struct call *call)
+{
+	if (call->peer.admin)
+		return 0;
+	call_reply_error(call, PROTO_FORBIDDEN, "op \"%s\" is for admins "
+	    "(root, jobd's own user, admin_group)",
+	    protocol_op_name(call->req.op));
+	return -1;
+}
+
+static int
 pause_or_resume(struct call *call, int paused)
 {
+	if (forbidden_unless_admin(call) == -1)
+		return 0;
 	if (sched_pause(call_sched(call), call->req.queue, paused) == -1)
 		call_reply_error(call, PROTO_UNKNOWN_QUEUE,
 		    "no queue named \"%s\"", call->req.queue);
@@ -256,7 +286,7 @@ op_subscribe(struct call *call)
 	if (queue != NULL && !sched_has_queue(call_sched(call), queue))
 		call_reply_error(call, PROTO_UNKNOWN_QUEUE,
 		    "no queue named \"%s\"", queue);
-	else if (server_subscribe(call, queue) == -1)
+	else if (server_subscribe(call, queue, auth_scope(&call->peer)) == -1)
 		call_reply_error(call, PROTO_UNAVAILABLE, "too many event "
 		    "subscribers (status_max_subscribers)");
 	else

@@ -26,6 +26,22 @@
 
 extern char **environ;
 
+/*
+ * Unfinished jobs per owner, for join's scope and max_jobs_per_user.  A
+ * handful of users is the common case, so a small array searched in order
+ * beats a hash; entries leave when their count drops to zero.
+ */
+struct ucount {
+	uid_t		 uid;
+	size_t		 n;
+};
+
+struct users {
+	struct ucount	*v;
+	size_t		 len;
+	size_t		 cap;
+};
+
 /* First member: job.c reads a job's queue name through its queue pointer. */
 struct jq {
 	struct queue_config cfg;
@@ -37,6 +53,7 @@ struct jq {
 	int		 paused;
 	uint64_t	 submitted;
 	uint64_t	 finished[JOB__STATES];	/* by final state */
+	struct users	 users;		/* unfinished jobs per owner */
 	struct histogram duration;	/* started → finished */
 	struct histogram wait;		/* submitted → started */
 	struct waiter_list blocked;	/* submits waiting for room, in order */
@@ -63,6 +80,7 @@ struct sched {
 	struct event	*completion_ev;
 	struct event	*trim_ev;
 	struct waiter_list joins;
+	struct users	 users;		/* unfinished jobs per owner, all queues */
 	struct events	*events;
 
 	char		**base_env;	/* immutable while workers run */
@@ -133,6 +151,45 @@ static size_t
 jq_unfinished(const struct jq *q)
 {
 	return pending_len(q->pending) + (size_t)q->busy;
+}
+
+static size_t
+users_count(const struct users *u, uid_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < u->len; i++)
+		if (u->v[i].uid == uid)
+			return u->v[i].n;
+	return 0;
+}
+
+static void
+users_add(struct users *u, uid_t uid, int delta)
+{
+	size_t i;
+
+	for (i = 0; i < u->len && u->v[i].uid != uid; i++)
+		continue;
+	if (i == u->len) {
+		if (u->len == u->cap) {
+			u->cap = u->cap == 0 ? 4 : u->cap * 2;
+			u->v = xreallocarray(u->v, u->cap, sizeof *u->v);
+		}
+		u->v[u->len].uid = uid;
+		u->v[u->len++].n = 0;
+	}
+	u->v[i].n += (size_t)delta;
+	if (u->v[i].n == 0)
+		u->v[i] = u->v[--u->len];
+}
+
+/* Whether uid may have one more unfinished job (max_jobs_per_user). */
+static int
+quota_room(const struct sched *s, uid_t uid)
+{
+	return uid == 0 || s->cfg->max_jobs_per_user == 0 ||
+	    users_count(&s->users, uid) < (size_t)s->cfg->max_jobs_per_user;
 }
 
 /* Complete a parked waiter: it leaves every list before done runs. */
@@ -218,6 +275,8 @@ sched_enqueue(struct sched *s, struct jq *q, struct job_spec *spec,
 	jobtab_add(s->tab, j);
 	TAILQ_INSERT_TAIL(&s->all, j, all_entry);
 	pending_push(q->pending, j, j->priority, ++s->seq, &j->u.slot);
+	users_add(&q->users, uid, 1);
+	users_add(&s->users, uid, 1);
 	q->submitted++;
 	events_publish(s->events, j);
 	return j;
@@ -256,6 +315,8 @@ job_finish(struct sched *s, struct job *j, enum job_state state)
 	j->state = (uint8_t)state;
 	if (r->finished_at == 0)
 		r->finished_at = now_real();
+	users_add(&q->users, j->uid, -1);
+	users_add(&s->users, j->uid, -1);
 	q->finished[state]++;
 	if (j->started_at != 0)
 		histogram_observe(&q->duration, r->finished_at - j->started_at);
@@ -338,7 +399,7 @@ sched_start(struct sched *s, struct jq *q, struct job *j)
 static void
 sched_dispatch(struct sched *s, struct jq *q)
 {
-	struct waiter *w;
+	struct waiter *w, *next;
 	struct job *j;
 	int admitted;
 
@@ -347,9 +408,16 @@ sched_dispatch(struct sched *s, struct jq *q)
 		    q->busy < q->cfg.workers &&
 		    (j = pending_pop(q->pending)) != NULL)
 			sched_start(s, q, j);
+		/*
+		 * Arrival order, except that a submit held back by its
+		 * owner's quota does not hold back other users'.
+		 */
 		admitted = 0;
-		while ((w = TAILQ_FIRST(&q->blocked)) != NULL &&
-		    pending_len(q->pending) < (size_t)q->cfg.capacity) {
+		for (w = TAILQ_FIRST(&q->blocked); w != NULL &&
+		    pending_len(q->pending) < (size_t)q->cfg.capacity; w = next) {
+			next = TAILQ_NEXT(w, entry);
+			if (!quota_room(s, w->uid))
+				continue;
 			TAILQ_REMOVE(&q->blocked, w, entry);
 			w->job = sched_enqueue(s, q, &w->spec, w->uid, w->gid);
 			waiter_finish(w, 0);
@@ -357,6 +425,16 @@ sched_dispatch(struct sched *s, struct jq *q)
 		}
 	} while (admitted && !s->shutting_down && !q->paused &&
 	    q->busy < q->cfg.workers);
+}
+
+/* After a job ends anywhere: its owner's quota may let a submit in too. */
+static void
+sched_dispatch_all(struct sched *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nqueues; i++)
+		sched_dispatch(s, s->queues[i]);
 }
 
 static void
@@ -431,7 +509,6 @@ completion_ready(evutil_socket_t fd, short what, void *arg)
 {
 	struct sched *s = arg;
 	struct work_item *it, *next;
-	size_t i;
 
 	(void)fd;
 	(void)what;
@@ -439,8 +516,7 @@ completion_ready(evutil_socket_t fd, short what, void *arg)
 		next = it->next;
 		sched_complete(s, it);
 	}
-	for (i = 0; i < s->nqueues; i++)
-		sched_dispatch(s, s->queues[i]);
+	sched_dispatch_all(s);
 	sched_check_joins(s);
 	sched_check_drained(s);
 }
@@ -517,8 +593,10 @@ sched_free(struct sched *s)
 	for (i = 0; i < s->nqueues; i++) {
 		workq_free(s->queues[i]->workq);
 		pending_free(s->queues[i]->pending);
+		free(s->queues[i]->users.v);
 		free(s->queues[i]);
 	}
+	free(s->users.v);
 	free(s->queues);
 	while ((j = TAILQ_FIRST(&s->all)) != NULL) {
 		TAILQ_REMOVE(&s->all, j, all_entry);
@@ -534,6 +612,17 @@ sched_free(struct sched *s)
 	free(s);
 }
 
+static int
+user_blocked(const struct jq *q, uid_t uid)
+{
+	const struct waiter *w;
+
+	TAILQ_FOREACH(w, &q->blocked, entry)
+		if (w->uid == uid)
+			return 1;
+	return 0;
+}
+
 enum submit_result
 sched_submit(struct sched *s, struct job_spec *spec, uid_t uid, gid_t gid,
     struct job **out)
@@ -545,10 +634,16 @@ sched_submit(struct sched *s, struct job_spec *spec, uid_t uid, gid_t gid,
 		return SUBMIT_SHUTTING_DOWN;
 	if ((q = sched_queue(s, spec->queue)) == NULL)
 		return SUBMIT_UNKNOWN_QUEUE;
-	/* Earlier blocked submits go first: a newcomer queues behind them. */
-	if (pending_len(q->pending) >= (size_t)q->cfg.capacity ||
-	    !TAILQ_EMPTY(&q->blocked))
+	/*
+	 * Blocked submits that could go in have gone in (dispatch admits them
+	 * as soon as there is room), so with room in the queue those left
+	 * wait for their owner's quota: only that owner's newcomer queues
+	 * behind them, to keep its order.
+	 */
+	if (pending_len(q->pending) >= (size_t)q->cfg.capacity)
 		return SUBMIT_FULL;
+	if (!quota_room(s, uid) || user_blocked(q, uid))
+		return SUBMIT_QUOTA;
 	*out = sched_enqueue(s, q, spec, uid, gid);
 	sched_dispatch(s, q);
 	return SUBMIT_OK;
@@ -600,7 +695,7 @@ sched_cancel(struct sched *s, struct job *j, struct waiter *w)
 		pending_remove(q->pending, j->u.slot);
 		j->cancel_requested = 1;
 		job_finish(s, j, JOB_CANCELED);
-		sched_dispatch(s, q);
+		sched_dispatch_all(s);
 		sched_check_joins(s);
 		return 0;
 	}
@@ -618,29 +713,34 @@ sched_cancel(struct sched *s, struct job *j, struct waiter *w)
 	return 1;
 }
 
+/* Unfinished jobs of one queue or all (scope NULL), of one owner or all. */
 static size_t
-sched_unfinished(struct sched *s, struct jq *scope)
+sched_unfinished(struct sched *s, struct jq *scope, long uid)
 {
 	size_t i, n = 0;
 
 	if (scope != NULL)
-		return jq_unfinished(scope);
+		return uid == -1 ? jq_unfinished(scope) :
+		    users_count(&scope->users, (uid_t)uid);
+	if (uid != -1)
+		return users_count(&s->users, (uid_t)uid);
 	for (i = 0; i < s->nqueues; i++)
 		n += jq_unfinished(s->queues[i]);
 	return n;
 }
 
 int
-sched_join(struct sched *s, const char *queue, struct waiter *w,
+sched_join(struct sched *s, const char *queue, long uid, struct waiter *w,
     double timeout)
 {
 	struct jq *q = NULL;
 
 	if (queue != NULL && (q = sched_queue(s, queue)) == NULL)
 		return -1;
-	if (sched_unfinished(s, q) == 0)
+	if (sched_unfinished(s, q, uid) == 0)
 		return 0;
 	w->kind = WAITER_JOIN;
+	w->scope_uid = uid;
 	w->queue = q;
 	w->job = NULL;
 	TAILQ_INSERT_TAIL(&s->joins, w, entry);
@@ -655,7 +755,7 @@ sched_check_joins(struct sched *s)
 
 	for (w = TAILQ_FIRST(&s->joins); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
-		if (sched_unfinished(s, w->queue) == 0) {
+		if (sched_unfinished(s, w->queue, w->scope_uid) == 0) {
 			TAILQ_REMOVE(&s->joins, w, entry);
 			waiter_finish(w, 0);
 		}
@@ -677,8 +777,8 @@ sched_pause(struct sched *s, const char *queue, int paused)
 }
 
 int
-sched_list(struct sched *s, const char *queue, int state, long limit,
-    int details, json_t **out)
+sched_list(struct sched *s, const char *queue, int state, long uid,
+    long limit, int details, json_t **out)
 {
 	struct jq *q = NULL;
 	struct job *j;
@@ -692,7 +792,8 @@ sched_list(struct sched *s, const char *queue, int state, long limit,
 		if (json_array_size(a) >= (size_t)limit)
 			break;
 		if ((q != NULL && j->queue != q) ||
-		    (state != -1 && (int)j->state != state))
+		    (state != -1 && (int)j->state != state) ||
+		    (uid != -1 && j->uid != (uid_t)uid))
 			continue;
 		json_array_append_new(a, job_to_json(j, details));
 	}

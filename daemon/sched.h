@@ -50,6 +50,7 @@ struct waiter {
 	struct sched	*sched;
 	struct job	*job;
 	struct jq	*queue;		/* submit: target; join: scope or NULL */
+	long		 scope_uid;	/* join: only this owner's jobs; -1 all */
 	struct job_spec	 spec;		/* submit: the job to admit */
 	uid_t		 uid;
 	gid_t		 gid;
@@ -65,6 +66,7 @@ TAILQ_HEAD(waiter_list, waiter);
 enum submit_result {
 	SUBMIT_OK,		/* *out is the new queued job */
 	SUBMIT_FULL,		/* capacity reached: block or refuse */
+	SUBMIT_QUOTA,		/* max_jobs_per_user reached: likewise */
 	SUBMIT_UNKNOWN_QUEUE,
 	SUBMIT_SHUTTING_DOWN,
 };
@@ -98,7 +100,10 @@ void	 sched_free(struct sched *);
 /* Admit a job now if there is room; spec is moved on SUBMIT_OK only. */
 enum submit_result sched_submit(struct sched *, struct job_spec *, uid_t,
 	    gid_t, struct job **out);
-/* Park a submit that got SUBMIT_FULL; spec is moved into the waiter. */
+/*
+ * Park a submit that got SUBMIT_FULL or SUBMIT_QUOTA; spec is moved into
+ * the waiter.
+ */
 void	 sched_block_submit(struct sched *, struct waiter *,
 	    struct job_spec *, uid_t, gid_t, double timeout);
 
@@ -112,22 +117,23 @@ int	 sched_wait(struct sched *, struct job *, struct waiter *,
  */
 int	 sched_cancel(struct sched *, struct job *, struct waiter *);
 /*
- * Join a queue (NULL = all): 0 nothing unfinished, 1 w parked, -1 unknown
- * queue.
+ * Join a queue (NULL = all), counting one owner's jobs (uid) or all (-1):
+ * 0 nothing unfinished, 1 w parked, -1 unknown queue.
  */
-int	 sched_join(struct sched *, const char *queue, struct waiter *,
-	    double timeout);
+int	 sched_join(struct sched *, const char *queue, long uid,
+	    struct waiter *, double timeout);
 /* Take back a parked waiter without calling done (its client is gone). */
 void	 sched_withdraw(struct sched *, struct waiter *);
 
 /* Pause or resume a queue: 0, or -1 for an unknown queue. */
 int	 sched_pause(struct sched *, const char *queue, int paused);
 /*
- * Job records newest first (queue NULL = all, state -1 = any), with or
- * without details (see job_to_json).  -1 for an unknown queue.
+ * Job records newest first (queue NULL = all, state -1 = any, uid -1 =
+ * every owner), with or without details (see job_to_json).  -1 for an
+ * unknown queue.
  */
-int	 sched_list(struct sched *, const char *queue, int state, long limit,
-	    int details, json_t **out);
+int	 sched_list(struct sched *, const char *queue, int state, long uid,
+	    long limit, int details, json_t **out);
 int	 sched_has_queue(struct sched *, const char *);
 size_t	 sched_nqueues(const struct sched *);
 void	 sched_queue_info(const struct sched *, size_t, struct queue_info *);

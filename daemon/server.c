@@ -28,6 +28,7 @@
 #include "log.h"
 #include "ops.h"
 #include "server.h"
+#include "systemd.h"
 #include "util.h"
 
 /* Stop taking requests while this much output is unread by the client. */
@@ -37,8 +38,7 @@
 struct conn {
 	struct server	*srv;
 	struct bufferevent *bev;
-	uid_t		 uid;
-	gid_t		 gid;
+	struct peer	 peer;		/* decided once, at accept */
 	struct call	*parked;	/* the request being waited on */
 	struct subscriber sub;		/* after `subscribe` */
 	struct event	*resume_ev;	/* go on with the next request */
@@ -56,7 +56,7 @@ struct server {
 	struct events	*events;
 	struct evconnlistener *listener;
 	struct event	*retry_ev;	/* re-enable accept after EMFILE */
-	char		*path;		/* the socket we bound */
+	char		*path;		/* the socket we bound; NULL if passed */
 	ino_t		 ino;		/* its identity, to unlink only ours */
 	int		 nconns;
 	TAILQ_HEAD(, conn) conns;
@@ -75,6 +75,25 @@ struct sched *
 server_sched(const struct server *srv)
 {
 	return srv->sched;
+}
+
+const struct config *
+server_config(const struct server *srv)
+{
+	return srv->cfg;
+}
+
+/* Socket clients of one uid, for max_connections_per_user. */
+static long
+conns_of(const struct server *srv, uid_t uid)
+{
+	const struct conn *c;
+	long n = 0;
+
+	TAILQ_FOREACH(c, &srv->conns, entry)
+		if (c->peer.uid == uid)
+			n++;
+	return n;
 }
 
 static void
@@ -206,8 +225,7 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 	call = xcalloc(1, sizeof *call);
 	call->conn = c;
 	call->server = c->srv;
-	call->uid = c->uid;
-	call->gid = c->gid;
+	call->peer = c->peer;
 	if (protocol_parse(line, len, &call->req, &err) == -1) {
 		call_reply_error(call, err.code, "%s", err.message);
 		call_free(call);
@@ -292,7 +310,7 @@ conn_deliver(struct subscriber *sub, const char *line, size_t len)
 }
 
 int
-server_subscribe(struct call *call, const char *queue)
+server_subscribe(struct call *call, const char *queue, long uid)
 {
 	struct conn *c = call->conn;
 	struct server *srv = c->srv;
@@ -304,6 +322,7 @@ server_subscribe(struct call *call, const char *queue)
 	c->sub.deliver = conn_deliver;
 	c->sub.arg = c;
 	c->sub.queue = queue != NULL ? xstrdup(queue) : NULL;
+	c->sub.uid = uid;
 	events_subscribe(srv->events, &c->sub);
 	return 0;
 }
@@ -390,6 +409,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct server *srv = arg;
 	struct ucred cred;
 	socklen_t credlen = sizeof cred;
+	struct peer peer;
 	struct conn *c;
 
 	(void)l;
@@ -406,10 +426,22 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		refuse(fd, PROTO_INTERNAL, "cannot read peer credentials");
 		return;
 	}
+	auth_peer(srv->cfg, cred.uid, cred.gid, &peer);
+	if (!peer.may_connect) {
+		log_info("server: refusing uid %u: %s", (unsigned)cred.uid,
+		    peer.why);
+		refuse(fd, PROTO_FORBIDDEN, peer.why);
+		return;
+	}
+	if (srv->cfg->max_connections_per_user > 0 && cred.uid != 0 &&
+	    conns_of(srv, cred.uid) >= srv->cfg->max_connections_per_user) {
+		refuse(fd, PROTO_UNAVAILABLE, "too many connections for this "
+		    "user (max_connections_per_user)");
+		return;
+	}
 	c = xcalloc(1, sizeof *c);
 	c->srv = srv;
-	c->uid = cred.uid;
-	c->gid = cred.gid;
+	c->peer = peer;
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->resume_ev = event_new(srv->base, -1, 0, conn_resume, c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
@@ -453,22 +485,31 @@ server_new(struct event_base *base, const struct config *cfg,
     char **cause)
 {
 	struct server *srv = NULL;
-	ino_t ino;
-	int fd = -1;
+	ino_t ino = 0;
+	int fd, passed;
 
 	*out = NULL;
-	if (listen_unix(cfg->socket, cfg->socket_mode, &fd, &ino, cause) == -1)
+	/*
+	 * SPEC §6: a control socket passed by systemd replaces cfg->socket.
+	 * It is already listening (backlog 0: no listen(2) again, systemd's
+	 * Backlog= stays), and it is never unlinked (path stays NULL).
+	 */
+	fd = systemd_listen_fd("control");
+	passed = fd != -1;
+	if (!passed &&
+	    listen_unix(cfg->socket, cfg->socket_mode, &fd, &ino, cause) == -1)
 		return -1;
 	srv = xcalloc(1, sizeof *srv);
 	srv->base = base;
 	srv->cfg = cfg;
 	srv->sched = sched;
 	srv->events = events;
-	srv->path = xstrdup(cfg->socket);
+	srv->path = passed ? NULL : xstrdup(cfg->socket);
 	TAILQ_INIT(&srv->conns);
 	srv->ino = ino;
 	srv->listener = evconnlistener_new(base, accept_cb, srv,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024, fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+	    passed ? 0 : 1024, fd);
 	if (srv->listener == NULL) {
 		xasprintf(cause, "%s: listen: %s", cfg->socket,
 		    strerror(errno));
@@ -479,7 +520,8 @@ server_new(struct event_base *base, const struct config *cfg,
 	}
 	evconnlistener_set_error_cb(srv->listener, accept_error_cb);
 	srv->retry_ev = evtimer_new(base, accept_retry, srv);
-	log_info("server: listening on %s", cfg->socket);
+	log_info("server: listening on %s", srv->path != NULL ? srv->path :
+	    "the control socket passed by systemd");
 	*out = srv;
 	return 0;
 }
@@ -496,7 +538,8 @@ server_free(struct server *srv)
 	evconnlistener_free(srv->listener);
 	event_free(srv->retry_ev);
 	/* Remove the socket file only if it is still the one we bound. */
-	listen_unlink(srv->path, srv->ino);
+	if (srv->path != NULL)
+		listen_unlink(srv->path, srv->ino);
 	free(srv->path);
 	free(srv);
 }

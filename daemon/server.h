@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "auth.h"
 #include "config.h"
 #include "events.h"
 #include "protocol.h"
@@ -26,8 +27,7 @@ struct call {
 	struct server	*server;
 	struct request	 req;
 	struct waiter	 waiter;	/* when the request is parked */
-	uid_t		 uid;		/* the peer's credentials */
-	gid_t		 gid;
+	struct peer	 peer;		/* who sent it (SO_PEERCRED, auth.c) */
 };
 
 /*
@@ -39,6 +39,7 @@ int	 server_new(struct event_base *, const struct config *, struct sched *,
 /* Close every connection (withdrawing parked requests) and the listener. */
 void	 server_free(struct server *);
 int	 server_connections(const struct server *);
+const struct config *server_config(const struct server *);
 struct sched *server_sched(const struct server *);
 
 /* Answer a call with {"ok":true, fields...} (fields stolen; may be NULL). */
@@ -57,7 +58,7 @@ void	 call_done(struct call *);
  * the client sends is discarded.  -1 when status_max_subscribers are
  * already listening.
  */
-int	 server_subscribe(struct call *, const char *queue);
+int	 server_subscribe(struct call *, const char *queue, long uid);
 /* Whether the client has half-closed (sent EOF) its side. */
 int	 call_peer_closed(const struct call *);
 

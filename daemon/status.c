@@ -13,6 +13,7 @@
  * is ended with a final "dropped" event.
  */
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "status.h"
+#include "systemd.h"
 #include "util.h"
 
 #define KEEPALIVE_SECONDS	15
@@ -66,8 +68,9 @@ struct status {
 	struct evhttp	*http;
 	struct evhttp_bound_socket *bound;
 	struct event	*retry_ev;
-	char		*unix_path;	/* when listening on a Unix socket */
+	char		*unix_path;	/* when we bound a Unix socket */
 	ino_t		 unix_ino;
+	int		 local;		/* a Unix socket, bound or passed */
 	TAILQ_HEAD(, hconn) conns;
 	long		 nconns;
 };
@@ -278,7 +281,7 @@ get_metrics(struct status *st, struct hconn *hc, struct evhttp_request *req)
 static int
 details(const struct status *st)
 {
-	return st->unix_path != NULL || st->cfg->status_job_details;
+	return st->local || st->cfg->status_job_details;
 }
 
 static void
@@ -305,7 +308,7 @@ get_jobs(struct status *st, struct hconn *hc, struct evhttp_request *req)
 	    query_long(req, "limit", evhttp_find_header(&q, "limit"), 1,
 	    PROTOCOL_LIMIT_MAX, &limit) == -1)
 		goto out;
-	if (sched_list(st->sched, queue, stnum, limit, details(st),
+	if (sched_list(st->sched, queue, stnum, -1, limit, details(st),
 	    &jobs) == -1) {
 		reply_error(req, 404, "Not Found", PROTO_UNKNOWN_QUEUE,
 		    "no queue named \"%.64s\"", queue);
@@ -460,6 +463,7 @@ get_events(struct status *st, struct hconn *hc, struct evhttp_request *req)
 	hp->sub.deliver = stream_deliver;
 	hp->sub.arg = hp;
 	hp->sub.queue = queue != NULL ? xstrdup(queue) : NULL;
+	hp->sub.uid = -1;
 	hp->keepalive = event_new(st->base, -1, EV_PERSIST, stream_keepalive,
 	    hp);
 	evtimer_add(hp->keepalive, &tv);
@@ -587,6 +591,30 @@ status_bind_unix(struct status *st, const char *path, char **cause)
 		return -1;
 	}
 	st->unix_path = xstrdup(path);
+	st->local = 1;
+	return 0;
+}
+
+/*
+ * SPEC §6: serve the socket systemd passed, already listening (evhttp
+ * calls no listen(2) on it), never unlinked.  Unix or TCP decides the job
+ * details rule (SPEC §5), so ask the socket which it is.
+ */
+static int
+status_adopt(struct status *st, int fd, char **cause)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    (st->bound = evhttp_accept_socket_with_handle(st->http,
+	    fd)) == NULL) {
+		xasprintf(cause, "status: passed socket (fd %d): %s", fd,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	st->local = ss.ss_family == AF_UNIX;
 	return 0;
 }
 
@@ -597,10 +625,12 @@ status_new(struct event_base *base, const struct config *cfg,
 {
 	struct status *st;
 	struct timeval idle;
-	int r;
+	int r, fd;
 
 	*out = NULL;
-	if (cfg->status_listen[0] == '\0')
+	/* A passed "status" socket replaces status_listen, even "". */
+	fd = systemd_listen_fd("status");
+	if (fd == -1 && cfg->status_listen[0] == '\0')
 		return 0;
 	st = xcalloc(1, sizeof *st);
 	st->base = base;
@@ -620,7 +650,9 @@ status_new(struct event_base *base, const struct config *cfg,
 	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
 	    EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(st->http, status_request, st);
-	if (strncmp(cfg->status_listen, "unix:", 5) == 0)
+	if (fd != -1)
+		r = status_adopt(st, fd, cause);
+	else if (strncmp(cfg->status_listen, "unix:", 5) == 0)
 		r = status_bind_unix(st, cfg->status_listen + 5, cause);
 	else
 		r = status_bind_tcp(st, cfg->status_listen, cause);
@@ -632,7 +664,8 @@ status_new(struct event_base *base, const struct config *cfg,
 	st->retry_ev = evtimer_new(base, accept_retry, st);
 	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(st->bound),
 	    accept_error);
-	log_info("status: listening on %s", cfg->status_listen);
+	log_info("status: listening on %s", fd != -1 ?
+	    "the status socket passed by systemd" : cfg->status_listen);
 	*out = st;
 	return 0;
 }
