@@ -112,6 +112,8 @@ clean:
 # $(SYSCONFDIR)/jobd/jobd.conf is installed only if absent (an admin's
 # config is never overwritten); uninstall removes it only while it is
 # still identical to the example installed beside it, else it says so.
+# uninstall leaves what jobd and the admin made: /var/lib/jobd (the
+# journal) and the group jobd (files may belong to it).
 BINDIR		?= $(PREFIX)/bin
 DATADIR		?= $(PREFIX)/share
 PKGDATADIR	?= $(DATADIR)/jobd
@@ -201,7 +203,7 @@ check-units: all
 		tests/systemd/check-units.sh
 
 check-install: all
-	MAKE="$(MAKE)" tests/install/check-install.sh
+	MAKE="$(MAKE)" VARIANT=$(VARIANT) tests/install/check-install.sh
 	JOBD=$(CURDIR)/$(O)/jobd JOBCTL=$(CURDIR)/$(O)/jobctl \
 		tests/install/check-completion.sh
 
