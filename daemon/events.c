@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "events.h"
 #include "util.h"
 
@@ -48,6 +50,18 @@ size_t
 events_count(const struct events *ev)
 {
 	return ev->count;
+}
+
+int
+events_backlogged(struct bufferevent *bev, size_t limit)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	if (evbuffer_get_length(out) <= limit)
+		return 0;
+	/* The socket is non-blocking: this writes what fits and returns. */
+	evbuffer_write(out, bufferevent_getfd(bev));
+	return evbuffer_get_length(out) > limit;
 }
 
 void

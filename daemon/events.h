@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include <event2/bufferevent.h>
+
 #include "job.h"
 
 struct events;
@@ -30,6 +32,13 @@ void	 events_free(struct events *);
 void	 events_subscribe(struct events *, struct subscriber *);
 void	 events_unsubscribe(struct events *, struct subscriber *);
 size_t	 events_count(const struct events *);
+/*
+ * Whether a subscriber's connection is too far behind to keep: more than
+ * limit bytes unwritten even after offering them to the kernel now.  One
+ * busy loop turn may produce more events than the limit for a reader that
+ * keeps up; only a reader whose socket buffer is full as well is slow.
+ */
+int	 events_backlogged(struct bufferevent *, size_t limit);
 /* Tell every subscriber that j entered its current state. */
 void	 events_publish(struct events *, const struct job *);
 

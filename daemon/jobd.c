@@ -94,10 +94,15 @@ fds_standard(void)
 static void
 on_drained(void *arg)
 {
+	/*
+	 * Not at once: answers queued this turn (a wait on the last job, a
+	 * long poll) still have to reach their clients.
+	 */
+	static const struct timeval flush = { 0, 200000 };
 	struct daemon *d = arg;
 
 	log_info("shutdown: no job running, exiting");
-	event_base_loopexit(d->base, NULL);
+	event_base_loopexit(d->base, &flush);
 }
 
 static void

@@ -34,6 +34,8 @@
 /* Stop taking requests while this much output is unread by the client. */
 #define OUTPUT_HIGH	(4 * 1024 * 1024)
 #define OUTPUT_LOW	(256 * 1024)
+/* Requests taken from one connection before the loop turns again. */
+#define LINES_PER_TURN	256
 
 struct conn {
 	struct server	*srv;
@@ -63,6 +65,7 @@ struct server {
 };
 
 static void	conn_process(struct conn *);
+static void	conn_resume_later(struct conn *);
 static void	conn_close(struct conn *);
 
 int
@@ -151,7 +154,20 @@ call_done(struct call *call)
 	call_free(call);
 	/* Not from here: we may be deep inside the scheduler's callbacks. */
 	if (!c->dead)
-		event_active(c->resume_ev, 0, 0);
+		conn_resume_later(c);
+}
+
+/*
+ * Go on with a connection's requests on the next loop turn.  A zero timer,
+ * not event_active: active events run before the loop polls again, and
+ * the point is to let pending writes (ours and other clients') happen.
+ */
+static void
+conn_resume_later(struct conn *c)
+{
+	static const struct timeval now = { 0, 0 };
+
+	evtimer_add(c->resume_ev, &now);
 }
 
 static void
@@ -246,6 +262,7 @@ conn_process(struct conn *c)
 	size_t max = (size_t)c->srv->cfg->max_request_bytes, eol_len;
 	struct evbuffer_ptr eol;
 	unsigned char *line;
+	int n;
 
 	if (c->streaming) {
 		/* SPEC §2: after subscribe, what the client sends is dropped. */
@@ -258,9 +275,15 @@ conn_process(struct conn *c)
 			conn_close(c);
 		return;
 	}
-	while (!c->dead && !c->closing && !c->streaming && c->parked == NULL) {
+	for (n = 0; !c->dead && !c->closing && !c->streaming &&
+	    c->parked == NULL; n++) {
 		if (evbuffer_get_length(out) > OUTPUT_HIGH)
 			return;		/* the write callback resumes us */
+		if (n == LINES_PER_TURN) {
+			/* Fairness: other clients and the workers go first. */
+			conn_resume_later(c);
+			return;
+		}
 		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 		if (eol.pos == -1) {
 			if (evbuffer_get_length(in) > max)
@@ -298,7 +321,8 @@ conn_deliver(struct subscriber *sub, const char *line, size_t len)
 	if (c->closing)
 		return;
 	/* A reader this far behind would grow us without bound: drop it. */
-	if (evbuffer_get_length(out) > (size_t)c->srv->cfg->subscriber_buffer_bytes) {
+	if (events_backlogged(c->bev,
+	    (size_t)c->srv->cfg->subscriber_buffer_bytes)) {
 		log_warn("server: dropping a slow subscriber");
 		evbuffer_add(out, dropped, sizeof dropped - 1);
 		c->closing = 1;
@@ -443,7 +467,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c->srv = srv;
 	c->peer = peer;
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	c->resume_ev = event_new(srv->base, -1, 0, conn_resume, c);
+	c->resume_ev = evtimer_new(srv->base, conn_resume, c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	/*
 	 * Read no further than one maximal line plus slack: a client that

@@ -401,8 +401,8 @@ stream_deliver(struct subscriber *sub, const char *line, size_t len)
 	struct evbuffer *b;
 
 	/* A reader this far behind would grow us without bound: drop it. */
-	if (evbuffer_get_length(bufferevent_get_output(bev)) >
-	    (size_t)hp->hc->st->cfg->subscriber_buffer_bytes) {
+	if (events_backlogged(bev,
+	    (size_t)hp->hc->st->cfg->subscriber_buffer_bytes)) {
 		log_warn("status: dropping a slow /events reader");
 		stream_end(hp, "slow reader: too many unread events");
 		return;

@@ -308,8 +308,10 @@ class Daemon:
     """
 
     def __init__(self, tmp_path, queues=None, extra="", env=None, name="jobd",
-                 sock=None, state_dir=None, start=True):
+                 sock=None, state_dir=None, start=True, status_listen=""):
         self.dir = Path(tmp_path)
+        # SPEC §3 status_listen; "" (off) unless a test serves HTTP.
+        self.status_listen = status_listen
         self.name = name
         self.queues = queues
         self.extra = extra
@@ -334,7 +336,7 @@ class Daemon:
     def config_text(self):
         text = (f'socket = "{self.sock}";\n'
                 f'state_dir = "{self.state_dir}";\n'
-                f'status_listen = "";\n')
+                f'status_listen = "{self.status_listen}";\n')
         text += root_key()
         if self.queues:
             text += f"queues = {self.queues};\n"
