@@ -34,6 +34,7 @@ struct journal_stats {
 	double		 last_sync_s;	/* duration of the last fdatasync */
 	double		 replay_s;	/* how long replay took at start */
 	uint64_t	 torn_bytes;	/* cut off the newest segment at start */
+	uint64_t	 syncs;		/* fdatasync calls on segments so far */
 };
 
 /*
@@ -66,7 +67,9 @@ int	 journal_recover(const char *dir, char **report);
 /*
  * Append one record to the current batch (memory only; never blocks) and
  * return its sequence number.  -1 with errno ENOSPC when the disk cannot
- * take it (see journal_reserve), or EIO after a fatal write error.
+ * take it (see journal_reserve), EIO after a fatal write error, or
+ * EMSGSIZE when len > JOURNAL_MAX_PAYLOAD.  The record takes
+ * JOURNAL_RECORD_SIZE(len) bytes of room.
  */
 int	 journal_append(struct journal *, uint8_t type, const void *data,
 	    size_t len, uint64_t *seq);
@@ -75,6 +78,9 @@ int	 journal_append(struct journal *, uint8_t type, const void *data,
  * that records promised now (a job's final record, reserved when the job
  * is accepted) can be written even when the disk fills up.  A negative n
  * gives room back.  -1 with errno ENOSPC when the room cannot be had.
+ * To use reserved room, give it back just before appending the record it
+ * was kept for: room given back stays allocated, so an append of at most
+ * that many bytes right after it cannot fail with ENOSPC.
  */
 int	 journal_reserve(struct journal *, long long n);
 /*
@@ -94,6 +100,8 @@ int	 journal_fd(const struct journal *);
  * write failed (ENOSPC) are reported through *failed_from: every record
  * with seq >= *failed_from up to the batch's end was not written (0 when
  * none failed); the journal is back to its state before that batch.
+ * After a failed batch the writer writes nothing more until this call has
+ * reported it, so a report never spans records that were written.
  */
 uint64_t journal_progress(struct journal *, int *fatal,
 	    uint64_t *failed_from, uint64_t *failed_to);
@@ -121,9 +129,54 @@ void	 journal_stats(const struct journal *, struct journal_stats *);
 
 /*
  * Test seam (beanstalkd's falloc): when opts.fault_file names a file and
- * that file exists, its first word makes the writer fail: "enospc" (every
- * write fails with ENOSPC until the file is removed) or "eio" (the next
- * fdatasync fails with EIO).  Read before each batch; absent = normal.
+ * that file exists, its first word injects a fault until it is removed.
+ * Read by the writer before each batch, and by journal_reserve and
+ * journal_append; absent = normal.
+ *   "enospc"        the disk is full: no new room can be allocated, so
+ *                   journal_reserve and appends beyond the room already
+ *                   reserved (or given back) fail with ENOSPC at once, and
+ *                   snapshot writes fail; writes into allocated room still
+ *                   succeed, as on ext4 and xfs.
+ *   "enospc-write"  every segment write fails with ENOSPC after writing
+ *                   half (a file system without fallocate): the batch is
+ *                   cut off again and reported through journal_progress.
+ *   "eio"           the next fdatasync fails with EIO (fsync = off: the
+ *                   next write), which is fatal.
+ *   "slow"          every fdatasync takes 200 ms longer.
+ *   "crash STEP"    the writer calls _exit(70) right after STEP: rotate,
+ *                   snap-data, snap-sync, rename, dirsync or unlink.
  */
+
+/*
+ * The record format, for tests, the fuzz target and sizing reservations
+ * (journal.c's top comment describes it).
+ */
+#define JOURNAL_MAX_PAYLOAD	 (64 * 1024 * 1024)
+#define JOURNAL_RECORD_SIZE(len) ((size_t)(len) + 21)
+
+struct journal_rec {
+	uint64_t	 seq;
+	uint8_t		 type;
+	int		 end;	/* a snapshot's end record, not data */
+	const void	*data;	/* points into the decoded buffer */
+	size_t		 len;	/* payload bytes */
+	size_t		 size;	/* bytes the whole record takes */
+};
+
+enum journal_decode_result {
+	JOURNAL_DECODE_OK,
+	JOURNAL_DECODE_SHORT,	/* the buffer ends inside the record */
+	JOURNAL_DECODE_MAGIC,	/* no record starts here */
+	JOURNAL_DECODE_LENGTH,	/* length above JOURNAL_MAX_PAYLOAD */
+	JOURNAL_DECODE_CHECKSUM,
+};
+
+/* Decode the record at the start of buf; pure, never reads past len. */
+int	 journal_decode(const void *buf, size_t len, struct journal_rec *);
+/* Encode a data record into buf (JOURNAL_RECORD_SIZE(len) bytes). */
+size_t	 journal_encode(void *buf, uint64_t seq, uint8_t type,
+	    const void *data, size_t len);
+/* CRC-32C (Castagnoli) of buf, continuing from crc (0 to start). */
+uint32_t journal_crc32c(uint32_t crc, const void *buf, size_t len);
 
 #endif
