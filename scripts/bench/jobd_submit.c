@@ -1,0 +1,311 @@
+/*
+ * jobd_submit: drives jobd over its socket protocol (docs/spec.md §2) for
+ * scripts/bench.sh.  One connection; requests are pipelined.
+ *
+ *	jobd_submit SOCKET throughput true|sleep COUNT
+ *		COUNT submits of {"argv":["/bin/true"]} or {"sleep":0}, written
+ *		as fast as the socket takes them (the whole stream is built
+ *		before the clock starts) while a reader thread consumes the
+ *		answers, then {"op":"join"}.  Clock: first submit written →
+ *		join answered.
+ *		Prints: jobs= secs= rate= acked_secs= errors=
+ *	jobd_submit SOCKET fill true|sleep COUNT
+ *		Pauses queue "default", reads jobd's VmRSS, submits COUNT
+ *		/bin/true (or sleep 0) jobs, which stay queued, waits for every
+ *		answer, reads VmRSS again.  A sleep job carries no argv, so its
+ *		figure is the record's cost alone.
+ *		Prints: jobs= rss_before= rss_after= bytes_per_job= argv_bytes=
+ *	jobd_submit SOCKET latency COUNT
+ *		On an idle daemon, COUNT times each, one request at a time:
+ *		ping round trip; a {"sleep":0} submit, its answer, then a wait
+ *		on its id and that answer (two round trips: an upper bound on
+ *		submit → start → finish); submit and join written together (one
+ *		round trip).  100 warm-up rounds are not counted.
+ *		Prints: ping_p50_us= ping_p99_us= wait_p50_us= wait_p99_us=
+ *		        join_p50_us= join_p99_us=
+ *
+ * Any error answer makes it exit 1 (throughput counts them and goes on).
+ */
+#define _GNU_SOURCE
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <pthread.h>
+
+#include "benchutil.h"
+
+#define SUBMIT_TRUE	"{\"op\":\"submit\",\"argv\":[\"/bin/true\"]}\n"
+#define SUBMIT_SLEEP	"{\"op\":\"submit\",\"sleep\":0}\n"
+#define JOIN		"{\"op\":\"join\"}\n"
+/* The bytes the argv of SUBMIT_TRUE needs: "/bin/true\0" and 2 pointers. */
+#define ARGV_BYTES	(sizeof "/bin/true" + 2 * sizeof(char *))
+
+static const char *sock_path;
+
+static int
+jobd_connect(void)
+{
+	struct sockaddr_un sun;
+	int fd, tries;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(sock_path) >= sizeof sun.sun_path)
+		die("%s: socket path too long", sock_path);
+	strcpy(sun.sun_path, sock_path);
+	/* A daemon that was just started may not listen yet: retry for 10 s. */
+	for (tries = 0;; tries++) {
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+			die("socket: %s", strerror(errno));
+		if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0)
+			return fd;
+		if ((errno != ENOENT && errno != ECONNREFUSED) || tries == 1000)
+			die("%s: connect: %s", sock_path, strerror(errno));
+		close(fd);
+		usleep(10000);
+	}
+}
+
+static int
+is_ok(const char *line)
+{
+	return strstr(line, "\"ok\":true") != NULL;
+}
+
+/* Send one request and return its answer line; exits on an error answer. */
+static char *
+request(int fd, struct rbuf *rb, const char *req)
+{
+	size_t len;
+	char *line;
+
+	write_all(fd, req, strlen(req));
+	if ((line = rbuf_line(rb, &len)) == NULL)
+		die("jobd closed the connection");
+	if (!is_ok(line))
+		die("jobd answered %s to %s", line, req);
+	return line;
+}
+
+static unsigned long long
+answer_id(const char *line)
+{
+	const char *p = strstr(line, "\"id\":");
+
+	if (p == NULL)
+		die("no id in %s", line);
+	return strtoull(p + 5, NULL, 10);
+}
+
+/* The reader thread of a pipelined run: counts answers, notes times. */
+struct reader {
+	int	 fd;
+	long	 expect;	/* answers before the last one */
+	int	 last_is_join;
+	long	 errors;
+	double	 acked;		/* when the expect-th answer came */
+	double	 done;		/* when the last answer came */
+	struct rbuf rb;
+};
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *r = arg;
+	long total = r->expect + (r->last_is_join ? 1 : 0), n;
+	size_t len;
+	char *line;
+
+	r->rb.fd = r->fd;
+	for (n = 0; n < total; n++) {
+		if ((line = rbuf_line(&r->rb, &len)) == NULL)
+			die("jobd closed the connection after %ld answers", n);
+		if (!is_ok(line)) {
+			if (r->errors++ == 0)
+				fprintf(stderr, "jobd_submit: first error: %s\n",
+				    line);
+		}
+		if (n + 1 == r->expect)
+			r->acked = now_s();
+	}
+	r->done = now_s();
+	return NULL;
+}
+
+/* Write the stream while a reader thread counts the answers. */
+static void
+pipelined(int fd, const struct sbuf *stream, struct reader *r, double *t0)
+{
+	pthread_t t;
+
+	r->fd = fd;
+	if (pthread_create(&t, NULL, reader_main, r) != 0)
+		die("pthread_create failed");
+	*t0 = now_s();
+	write_all(fd, stream->p, stream->len);
+	pthread_join(t, NULL);
+}
+
+static void
+run_throughput(const char *kind, long count)
+{
+	const char *line = strcmp(kind, "sleep") == 0 ? SUBMIT_SLEEP :
+	    SUBMIT_TRUE;
+	struct sbuf stream = { 0 };
+	struct reader *r = calloc(1, sizeof *r);
+	double t0;
+	long i;
+
+	if (r == NULL)
+		die("out of memory");
+	if (strcmp(kind, "sleep") != 0 && strcmp(kind, "true") != 0)
+		die("throughput: kind is true or sleep");
+	for (i = 0; i < count; i++)
+		sbuf_add(&stream, line, strlen(line));
+	sbuf_add(&stream, JOIN, strlen(JOIN));
+	r->expect = count;
+	r->last_is_join = 1;
+	pipelined(jobd_connect(), &stream, r, &t0);
+	printf("jobs=%ld secs=%.6f rate=%.1f acked_secs=%.6f errors=%ld\n",
+	    count, r->done - t0, (double)count / (r->done - t0),
+	    r->acked - t0, r->errors);
+	if (r->errors > 0)
+		exit(1);
+}
+
+/* jobd's resident set in bytes, from /proc/PID/status. */
+static long
+vmrss(long pid)
+{
+	char path[64], buf[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%ld/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	while (fgets(buf, sizeof buf, f) != NULL)
+		if (sscanf(buf, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	if (kb < 0)
+		die("%s: no VmRSS", path);
+	return kb * 1024;
+}
+
+static void
+run_fill(const char *kind, long count)
+{
+	const char *submit = strcmp(kind, "sleep") == 0 ? SUBMIT_SLEEP :
+	    SUBMIT_TRUE;
+	struct sbuf stream = { 0 };
+	struct reader *r = calloc(1, sizeof *r);
+	struct rbuf *rb = calloc(1, sizeof *rb);
+	long pid, before, after, i;
+	double t0;
+	char *line;
+	int fd;
+
+	if (r == NULL || rb == NULL)
+		die("out of memory");
+	if (strcmp(kind, "sleep") != 0 && strcmp(kind, "true") != 0)
+		die("fill: kind is true or sleep");
+	fd = jobd_connect();
+	rb->fd = fd;
+	line = request(fd, rb, "{\"op\":\"ping\"}\n");
+	if ((line = strstr(line, "\"pid\":")) == NULL)
+		die("no pid in the ping answer");
+	pid = atol(line + 6);
+	request(fd, rb, "{\"op\":\"pause\",\"queue\":\"default\"}\n");
+	if (rb->start != rb->end)
+		die("unexpected bytes after the pause answer");
+	for (i = 0; i < count; i++)
+		sbuf_add(&stream, submit, strlen(submit));
+	usleep(200000);		/* let jobd settle before the first reading */
+	before = vmrss(pid);
+	r->expect = count;
+	pipelined(fd, &stream, r, &t0);
+	after = vmrss(pid);
+	printf("jobs=%ld rss_before=%ld rss_after=%ld bytes_per_job=%.1f "
+	    "argv_bytes=%zu secs=%.6f errors=%ld\n", count, before, after,
+	    (double)(after - before) / (double)count,
+	    strcmp(kind, "true") == 0 ? ARGV_BYTES : 0,
+	    r->done - t0, r->errors);
+	if (r->errors > 0)
+		exit(1);
+}
+
+static void
+run_latency(long count)
+{
+	double *ping = xmalloc((size_t)count * sizeof *ping);
+	double *wait = xmalloc((size_t)count * sizeof *wait);
+	double *join = xmalloc((size_t)count * sizeof *join);
+	struct rbuf *rb = calloc(1, sizeof *rb);
+	char req[128], *line;
+	long i, warm = 100;
+	size_t len;
+	double t0;
+	int fd;
+
+	if (rb == NULL)
+		die("out of memory");
+	fd = jobd_connect();
+	rb->fd = fd;
+	for (i = -warm; i < count; i++) {
+		t0 = now_s();
+		request(fd, rb, "{\"op\":\"ping\"}\n");
+		if (i >= 0)
+			ping[i] = now_s() - t0;
+
+		t0 = now_s();
+		line = request(fd, rb, SUBMIT_SLEEP);
+		snprintf(req, sizeof req, "{\"op\":\"wait\",\"id\":%llu}\n",
+		    answer_id(line));
+		request(fd, rb, req);
+		if (i >= 0)
+			wait[i] = now_s() - t0;
+
+		t0 = now_s();
+		write_all(fd, SUBMIT_SLEEP JOIN, strlen(SUBMIT_SLEEP JOIN));
+		if ((line = rbuf_line(rb, &len)) == NULL || !is_ok(line))
+			die("submit failed");
+		if ((line = rbuf_line(rb, &len)) == NULL || !is_ok(line))
+			die("join failed");
+		if (i >= 0)
+			join[i] = now_s() - t0;
+	}
+	printf("rounds=%ld ping_p50_us=%.1f ping_p99_us=%.1f "
+	    "wait_p50_us=%.1f wait_p99_us=%.1f "
+	    "join_p50_us=%.1f join_p99_us=%.1f\n", count,
+	    percentile(ping, (size_t)count, 50) * 1e6,
+	    percentile(ping, (size_t)count, 99) * 1e6,
+	    percentile(wait, (size_t)count, 50) * 1e6,
+	    percentile(wait, (size_t)count, 99) * 1e6,
+	    percentile(join, (size_t)count, 50) * 1e6,
+	    percentile(join, (size_t)count, 99) * 1e6);
+}
+
+int
+main(int argc, char **argv)
+{
+	long count;
+
+	if (argc < 4)
+		die("usage: jobd_submit SOCKET throughput true|sleep COUNT\n"
+		    "       jobd_submit SOCKET fill true|sleep COUNT\n"
+		    "       jobd_submit SOCKET latency COUNT");
+	sock_path = argv[1];
+	count = atol(argv[argc - 1]);
+	if (count < 1)
+		die("jobd_submit: COUNT must be positive");
+	if (strcmp(argv[2], "throughput") == 0 && argc == 5)
+		run_throughput(argv[3], count);
+	else if (strcmp(argv[2], "fill") == 0 && argc == 5)
+		run_fill(argv[3], count);
+	else if (strcmp(argv[2], "latency") == 0 && argc == 4)
+		run_latency(count);
+	else
+		die("jobd_submit: unknown mode or wrong arguments");
+	return 0;
+}
