@@ -34,10 +34,12 @@ CHECK_LIBS  = $(shell $(PKG_CONFIG) --libs check)
 
 COMMON	 = util log
 DAEMON	 = $(COMMON) config protocol pending workq runner completion pool job \
-	   events metrics listen systemd status auth jobrec \
+	   events metrics listen systemd status auth jobrec journal \
+	   persist \
 	   sched server ops jobd
 JOBCTL	 = $(COMMON) config protocol jobctl
-UNITS	 = config protocol pending workq runner jobrec
+	   ctl_daemon jobctl
+UNITS	 = config protocol pending workq runner jobrec journal
 
 # What a module's unit test links beyond the module, util and log.
 TEST_DEPS_jobrec = job protocol
@@ -82,7 +84,8 @@ test-blackbox: all
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/blackbox $(PYTEST_ARGS)
 
 check: deps
-	$(MAKE) VARIANT=release test-unit test-blackbox
+	$(MAKE) VARIANT=release test-unit test-blackbox check-units \
+		check-install check-man
 
 asan: deps
 	$(MAKE) VARIANT=asan OPT="-O1 -g" test-unit test-blackbox

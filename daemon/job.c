@@ -67,6 +67,18 @@ job_result(struct job *j)
 }
 
 void
+job_free_result(struct job *j)
+{
+	if (j->result == NULL)
+		return;
+	free(j->result->out);
+	free(j->result->err);
+	free(j->result->error);
+	free(j->result);
+	j->result = NULL;
+}
+
+void
 job_free(struct job *j)
 {
 	if (j == NULL)
@@ -82,12 +94,7 @@ job_free(struct job *j)
 		free(j->extra->name);
 		free(j->extra);
 	}
-	if (j->result != NULL) {
-		free(j->result->out);
-		free(j->result->err);
-		free(j->result->error);
-		free(j->result);
-	}
+	job_free_result(j);
 	free(j);
 }
 

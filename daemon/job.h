@@ -39,6 +39,7 @@ struct job_result {
 	char		*error;		/* NULL = null */
 	unsigned	 out_truncated:1;
 	unsigned	 err_truncated:1;
+	uint8_t		 state;		/* the final state, once decided */
 };
 
 /*
@@ -50,6 +51,7 @@ struct job_result {
  */
 struct job {
 	uint64_t	 id;
+	uint64_t	 jseq;		/* newest journal record about it */
 	/*
 	 * The scheduler's queue.  It begins with the queue's name (a
 	 * NUL-terminated string, see sched.c), which is all job.c reads.
@@ -92,6 +94,8 @@ struct job *job_new(uint64_t id, struct job_spec *spec, uid_t, gid_t);
 const char *job_queue_name(const struct job *);
 /* Give the record its result (allocated on first use). */
 struct job_result *job_result(struct job *);
+/* Drop the record's result, if any. */
+void	 job_free_result(struct job *);
 void	 job_free(struct job *);
 
 /* The record as SPEC §2 shows it.  details = 0 leaves out argv, shell,

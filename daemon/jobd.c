@@ -23,7 +23,9 @@
 
 #include "config.h"
 #include "events.h"
+#include "journal.h"
 #include "log.h"
+#include "persist.h"
 #include "sched.h"
 #include "server.h"
 #include "status.h"
@@ -91,6 +93,23 @@ fds_standard(void)
 		close(fd);
 }
 
+/* jobd --recover: keep the valid part of a damaged journal, say what went. */
+static int
+recover_journal(struct config *cfg)
+{
+	char *dir, *report = NULL;
+	int r;
+
+	xasprintf(&dir, "%s/journal", cfg->state_dir);
+	r = journal_recover(dir, &report);
+	fprintf(r == 0 ? stdout : stderr, "jobd: recover: %s: %s\n", dir,
+	    report != NULL ? report : "failed");
+	free(report);
+	free(dir);
+	config_free(cfg);
+	return r == 0 ? 0 : 1;
+}
+
 static void
 on_drained(void *arg)
 {
@@ -152,6 +171,7 @@ main(int argc, char **argv)
 	struct config *cfg = NULL;
 	struct server *srv = NULL;
 	struct status *status = NULL;
+	struct persist *persist = NULL;
 	struct events *events;
 	struct event *sigterm, *sigint;
 	const char *given = NULL;
@@ -192,13 +212,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_init((enum log_level)cfg->log_level);
-	if (recover) {
-		/* Nothing to repair until jobd keeps a journal. */
-		log_info("recover: no journal in %s, nothing to do",
-		    cfg->state_dir);
-		config_free(cfg);
-		return 0;
-	}
+	if (recover)
+		return recover_journal(cfg);
 	if (make_dirs(cfg->state_dir, 0700, &cause) == -1)
 		log_fatalx(1, "state_dir: %s", cause);
 
@@ -221,11 +236,18 @@ main(int argc, char **argv)
 		log_fatalx(1, "event_base_new failed");
 	events = events_new();
 	d.sched = sched_new(d.base, cfg, events, on_drained, &d);
+	/*
+	 * Sockets first (a second jobd on the same socket stops here), then
+	 * the journal: its replay may start jobs, and its directory lock
+	 * keeps a second jobd off the same state_dir.
+	 */
 	if (server_new(d.base, cfg, d.sched, events, &srv, &cause) == -1 ||
 	    status_new(d.base, cfg, d.sched, srv, events, &status,
-	    &cause) == -1) {
+	    &cause) == -1 ||
+	    persist_open(d.base, cfg, d.sched, &persist, &cause) == -1) {
 		log_error("%s", cause);
 		free(cause);
+		status_free(status);
 		server_free(srv);
 		systemd_free();		/* an untaken passed socket; no READY=1 */
 		event_base_loop(d.base, EVLOOP_NONBLOCK);
@@ -260,6 +282,7 @@ main(int argc, char **argv)
 	event_base_loop(d.base, EVLOOP_NONBLOCK);
 	systemd_free();		/* its timers, before the loop goes */
 	sched_free(d.sched);
+	persist_close(persist);	/* the journal is synced last */
 	events_free(events);
 	event_free(sigterm);
 	event_free(sigint);

@@ -160,7 +160,8 @@ put_result(struct jobrec_buf *b, const struct job *j)
 	const struct job_result *r = j->result;
 	unsigned flags = 0;
 
-	put_u8(b, j->state);
+	/* The result's state: a final record is written before it applies. */
+	put_u8(b, r->state);
 	put_varint(b, j->attempts);
 	put_f64(b, j->started_at);
 	put_f64(b, r->finished_at);

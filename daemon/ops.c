@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -51,9 +52,12 @@ submit_done(struct waiter *w, int status)
 	else if (status == ETIMEDOUT)
 		call_reply_error(call, PROTO_TIMEOUT, "queue \"%s\" is still "
 		    "full after block_timeout", call->req.queue);
-	else
+	else if (status == ESHUTDOWN)
 		call_reply_error(call, PROTO_SHUTTING_DOWN,
 		    "jobd is shutting down");
+	else
+		call_reply_error(call, PROTO_UNAVAILABLE, "journal: %s; "
+		    "nothing was accepted, retry later", strerror(status));
 	call_done(call);
 }
 
@@ -61,53 +65,48 @@ static int
 op_submit(struct call *call)
 {
 	struct request *req = &call->req;
-	struct sched *s = call_sched(call);
 	const struct peer *p = &call->peer;
-	struct job *j;
-	const char *queue = req->job.queue;
-	enum submit_result r;
+	int closed = call_peer_closed(call);
 
 	if (!p->may_submit) {
 		call_reply_error(call, PROTO_FORBIDDEN, "%s", p->why);
 		return 0;
 	}
-	switch ((r = sched_submit(s, &req->job, p->uid, p->gid, &j))) {
-	case SUBMIT_OK:
-		call_reply_ok(call, json_pack("{s:I,s:s}", "id",
-		    (json_int_t)j->id, "state", "queued"));
-		return 0;
+	/* The spec moves into the waiter; keep the name for the messages. */
+	req->queue = xstrdup(req->job.queue);
+	call->waiter.done = submit_done;
+	call->waiter.arg = call;
+	/* A client that half-closed cannot wait for room: it is withdrawn. */
+	switch (sched_submit(call_sched(call), &req->job, p->uid, p->gid,
+	    &call->waiter, req->nowait || closed, req->block_timeout)) {
+	case SUBMIT_PARKED:
+		return 1;
 	case SUBMIT_UNKNOWN_QUEUE:
 		call_reply_error(call, PROTO_UNKNOWN_QUEUE,
-		    "no queue named \"%s\"", queue);
-		return 0;
+		    "no queue named \"%s\"", req->queue);
+		break;
 	case SUBMIT_SHUTTING_DOWN:
 		call_reply_error(call, PROTO_SHUTTING_DOWN,
 		    "jobd is shutting down");
-		return 0;
-	case SUBMIT_FULL:
-	case SUBMIT_QUOTA:
 		break;
-	}
-	if (req->nowait) {
-		if (r == SUBMIT_QUOTA)
+	case SUBMIT_UNAVAILABLE:
+		call_reply_error(call, PROTO_UNAVAILABLE, "journal: %s; "
+		    "nothing was accepted, retry later", strerror(errno));
+		break;
+	case SUBMIT_QUOTA:
+		if (!closed || req->nowait)
 			call_reply_error(call, PROTO_QUEUE_FULL, "uid %u has "
 			    "max_jobs_per_user (%ld) unfinished jobs",
 			    (unsigned)p->uid,
 			    server_config(call->server)->max_jobs_per_user);
-		else
+		break;
+	case SUBMIT_FULL:
+		if (!closed || req->nowait)
 			call_reply_error(call, PROTO_QUEUE_FULL,
-			    "queue \"%s\" is full", queue);
-		return 0;
+			    "queue \"%s\" is full", req->queue);
+		break;
 	}
-	if (call_peer_closed(call))
-		return 0;	/* withdrawn: the client can no longer wait */
-	/* The spec moves into the waiter; keep the name for the messages. */
-	req->queue = xstrdup(queue);
-	call->waiter.done = submit_done;
-	call->waiter.arg = call;
-	sched_block_submit(s, &call->waiter, &req->job, p->uid, p->gid,
-	    req->block_timeout);
-	return 1;
+	return 0;
 }
 
 /* Another user's job answers exactly like one that does not exist. */

@@ -16,8 +16,10 @@
 #include <unistd.h>
 
 #include "completion.h"
+#include "jobrec.h"
 #include "log.h"
 #include "pending.h"
+#include "persist.h"
 #include "pool.h"
 #include "runner.h"
 #include "sched.h"
@@ -50,6 +52,8 @@ struct jq {
 	struct workq	*workq;		/* hand-off to this queue's workers */
 	struct pool	*pool;
 	int		 busy;		/* items out with workers */
+	size_t		 incoming;	/* submits waiting for their record */
+	size_t		 finishing;	/* final states waiting for theirs */
 	int		 paused;
 	uint64_t	 submitted;
 	uint64_t	 finished[JOB__STATES];	/* by final state */
@@ -74,7 +78,6 @@ struct sched {
 	struct job_list	 done;		/* finished records, oldest first */
 	size_t		 ndone;
 	uint64_t	 last_id;
-	uint64_t	 seq;
 
 	struct completion *completion;
 	struct event	*completion_ev;
@@ -82,6 +85,7 @@ struct sched {
 	struct waiter_list joins;
 	struct users	 users;		/* unfinished jobs per owner, all queues */
 	struct events	*events;
+	struct persist	*persist;	/* the journal */
 
 	char		**base_env;	/* immutable while workers run */
 	double		 started_real;
@@ -95,6 +99,9 @@ struct sched {
 };
 
 static void	sched_dispatch(struct sched *, struct jq *);
+static void	sched_dispatch_all(struct sched *);
+static void	sched_check_drained(struct sched *);
+static void	sched_finish_durably(struct sched *, struct job *);
 static void	sched_check_joins(struct sched *);
 
 /*
@@ -147,10 +154,19 @@ sched_queue(struct sched *s, const char *name)
 	return NULL;
 }
 
+/* Accepted and not final (a final state counts once it is durable). */
 static size_t
 jq_unfinished(const struct jq *q)
 {
-	return pending_len(q->pending) + (size_t)q->busy;
+	return pending_len(q->pending) + (size_t)q->busy + q->finishing;
+}
+
+/* Whether the queue holds its capacity of not-started jobs. */
+static int
+jq_full(const struct jq *q)
+{
+	return pending_len(q->pending) + q->incoming >=
+	    (size_t)q->cfg.capacity;
 }
 
 static size_t
@@ -261,25 +277,91 @@ sched_withdraw(struct sched *s, struct waiter *w)
 	w->active = 0;
 }
 
-/* Accept a job into its queue's pending heap (no dispatch). */
-static struct job *
-sched_enqueue(struct sched *s, struct jq *q, struct job_spec *spec,
-    uid_t uid, gid_t gid)
+/* Answer every waiter parked on a job. */
+static void
+job_answer(struct job *j, int status)
 {
-	double timeout = spec->timeout >= 0 ? spec->timeout : q->cfg.timeout;
-	struct job *j = job_new(++s->last_id, spec, uid, gid);
+	struct waiter *w;
+
+	while ((w = LIST_FIRST(&j->waiters)) != NULL) {
+		LIST_REMOVE(w, job_entry);
+		waiter_finish(w, status);
+	}
+}
+
+/* Put an accepted job where the scheduler sees it (replay too). */
+static void
+job_insert(struct sched *s, struct job *j)
+{
+	struct jq *q = (struct jq *)j->queue;
+
+	jobtab_add(s->tab, j);
+	TAILQ_INSERT_TAIL(&s->all, j, all_entry);
+	if (j->state == JOB_QUEUED)
+		pending_push(q->pending, j, j->priority, j->id, &j->u.slot);
+	if (j->id > s->last_id)
+		s->last_id = j->id;
+}
+
+/* The submit record is durable (or the disk refused it). */
+static void
+submit_durable(struct sched *s, struct job *j, int err)
+{
+	struct jq *q = (struct jq *)j->queue;
+
+	q->incoming--;
+	if (err != 0) {
+		/* Never acknowledged, so no job exists: take it back. */
+		users_add(&q->users, j->uid, -1);
+		users_add(&s->users, j->uid, -1);
+		job_answer(j, err);
+		job_free(j);
+		sched_dispatch_all(s);
+		return;
+	}
+	job_insert(s, j);
+	q->submitted++;
+	events_publish(s->events, j);
+	job_answer(j, 0);
+	sched_dispatch(s, q);
+}
+
+/*
+ * Accept the submit parked in w: make the job, write its record, and
+ * answer w when the record is durable.  -1 with errno when the journal
+ * cannot take the record (w is untouched then, its spec consumed).
+ */
+static int
+sched_admit(struct sched *s, struct jq *q, struct waiter *w)
+{
+	double timeout = w->spec.timeout >= 0 ? w->spec.timeout :
+	    q->cfg.timeout;
+	struct job *j = job_new(++s->last_id, &w->spec, w->uid, w->gid);
+	int error;
 
 	j->queue = q;
 	j->timeout = timeout;
 	j->submitted_at = now_real();
-	jobtab_add(s->tab, j);
-	TAILQ_INSERT_TAIL(&s->all, j, all_entry);
-	pending_push(q->pending, j, j->priority, ++s->seq, &j->u.slot);
-	users_add(&q->users, uid, 1);
-	users_add(&s->users, uid, 1);
-	q->submitted++;
-	events_publish(s->events, j);
-	return j;
+	if (persist_submit(s->persist, j, submit_durable) == -1) {
+		error = errno;
+		job_free(j);
+		errno = error;
+		return -1;
+	}
+	q->incoming++;
+	users_add(&q->users, j->uid, 1);
+	users_add(&s->users, j->uid, 1);
+	/* From now on w waits for the record, as a wait waits for a job. */
+	if (w->timer != NULL) {
+		event_free(w->timer);
+		w->timer = NULL;
+	}
+	w->kind = WAITER_JOB;
+	w->job = j;
+	w->sched = s;
+	w->active = 1;
+	LIST_INSERT_HEAD(&j->waiters, w, job_entry);
+	return 0;
 }
 
 static void
@@ -310,9 +392,8 @@ job_finish(struct sched *s, struct job *j, enum job_state state)
 {
 	struct jq *q = (struct jq *)j->queue;
 	struct job_result *r = job_result(j);
-	struct waiter *w;
 
-	j->state = (uint8_t)state;
+	j->state = r->state = (uint8_t)state;
 	if (r->finished_at == 0)
 		r->finished_at = now_real();
 	users_add(&q->users, j->uid, -1);
@@ -321,10 +402,7 @@ job_finish(struct sched *s, struct job *j, enum job_state state)
 	if (j->started_at != 0)
 		histogram_observe(&q->duration, r->finished_at - j->started_at);
 	events_publish(s->events, j);
-	while ((w = LIST_FIRST(&j->waiters)) != NULL) {
-		LIST_REMOVE(w, job_entry);
-		waiter_finish(w, 0);
-	}
+	job_answer(j, 0);
 	TAILQ_INSERT_TAIL(&s->done, j, u.done_entry);
 	if (++s->ndone > (size_t)s->cfg->keep_finished)
 		event_active(s->trim_ev, 0, 0);
@@ -387,6 +465,7 @@ sched_start(struct sched *s, struct jq *q, struct job *j)
 		log_fatalx(1, "sched: %s: workq full with a free worker",
 		    q->cfg.name);
 	histogram_observe(&q->wait, j->started_at - j->submitted_at);
+	persist_start(s->persist, j);
 	events_publish(s->events, j);
 	log_debug("sched: job %llu started on queue %s",
 	    (unsigned long long)j->id, q->cfg.name);
@@ -413,14 +492,14 @@ sched_dispatch(struct sched *s, struct jq *q)
 		 * owner's quota does not hold back other users'.
 		 */
 		admitted = 0;
-		for (w = TAILQ_FIRST(&q->blocked); w != NULL &&
-		    pending_len(q->pending) < (size_t)q->cfg.capacity; w = next) {
+		for (w = TAILQ_FIRST(&q->blocked); w != NULL && !jq_full(q);
+		    w = next) {
 			next = TAILQ_NEXT(w, entry);
 			if (!quota_room(s, w->uid))
 				continue;
 			TAILQ_REMOVE(&q->blocked, w, entry);
-			w->job = sched_enqueue(s, q, &w->spec, w->uid, w->gid);
-			waiter_finish(w, 0);
+			if (sched_admit(s, q, w) == -1)
+				waiter_finish(w, errno);
 			admitted = 1;
 		}
 	} while (admitted && !s->shutting_down && !q->paused &&
@@ -445,7 +524,7 @@ sched_check_drained(struct sched *s)
 	if (!s->shutting_down || s->drained_called)
 		return;
 	for (i = 0; i < s->nqueues; i++)
-		if (s->queues[i]->busy > 0)
+		if (s->queues[i]->busy > 0 || s->queues[i]->finishing > 0)
 			return;
 	s->drained_called = 1;
 	s->drained(s->drained_arg);
@@ -467,6 +546,39 @@ result_state(const struct job *j, const struct work_result *r)
 		break;
 	}
 	return JOB_FAILED;
+}
+
+/* The final record is durable: now the world may see the final state. */
+static void
+finish_durable(struct sched *s, struct job *j, int err)
+{
+	struct jq *q = (struct jq *)j->queue;
+
+	q->finishing--;
+	if (err != 0)
+		log_error("journal: job %llu: final state not written: %s",
+		    (unsigned long long)j->id, strerror(err));
+	job_finish(s, j, j->result->state);
+	sched_dispatch_all(s);		/* its owner's quota has room */
+	sched_check_joins(s);
+	sched_check_drained(s);
+}
+
+/* Write j's final state (decided in j->result->state), then apply it. */
+static void
+sched_finish_durably(struct sched *s, struct job *j)
+{
+	struct jq *q = (struct jq *)j->queue;
+
+	if (j->result->finished_at == 0)
+		j->result->finished_at = now_real();
+	q->finishing++;
+	if (persist_finish(s->persist, j, finish_durable) == -1) {
+		log_error("journal: job %llu: final state not written: %s",
+		    (unsigned long long)j->id, strerror(errno));
+		q->finishing--;
+		job_finish(s, j, j->result->state);
+	}
 }
 
 /* A worker handed an item back: the job is over. */
@@ -496,12 +608,19 @@ sched_complete(struct sched *s, struct work_item *it)
 	jr->err_truncated = r->err_truncated != 0;
 	jr->error = r->error;
 	r->out = r->err = r->error = NULL;
+	runner_item_free(it);
 	if (j->shutdown_killed && !j->cancel_requested) {
+		/*
+		 * Not journaled: at the next start the job is one that was
+		 * running at a crash, and its queue's on_crash applies.
+		 */
 		free(jr->error);
 		jr->error = xstrdup("killed at shutdown");
+		job_finish(s, j, JOB_FAILED);
+		return;
 	}
-	job_finish(s, j, result_state(j, r));
-	runner_item_free(it);
+	jr->state = (uint8_t)result_state(j, r);
+	sched_finish_durably(s, j);
 }
 
 static void
@@ -625,11 +744,11 @@ user_blocked(const struct jq *q, uid_t uid)
 
 enum submit_result
 sched_submit(struct sched *s, struct job_spec *spec, uid_t uid, gid_t gid,
-    struct job **out)
+    struct waiter *w, int nowait, double block_timeout)
 {
 	struct jq *q;
+	int quota;
 
-	*out = NULL;
 	if (s->shutting_down)
 		return SUBMIT_SHUTTING_DOWN;
 	if ((q = sched_queue(s, spec->queue)) == NULL)
@@ -640,28 +759,26 @@ sched_submit(struct sched *s, struct job_spec *spec, uid_t uid, gid_t gid,
 	 * wait for their owner's quota: only that owner's newcomer queues
 	 * behind them, to keep its order.
 	 */
-	if (pending_len(q->pending) >= (size_t)q->cfg.capacity)
-		return SUBMIT_FULL;
-	if (!quota_room(s, uid) || user_blocked(q, uid))
-		return SUBMIT_QUOTA;
-	*out = sched_enqueue(s, q, spec, uid, gid);
-	sched_dispatch(s, q);
-	return SUBMIT_OK;
-}
-
-void
-sched_block_submit(struct sched *s, struct waiter *w, struct job_spec *spec,
-    uid_t uid, gid_t gid, double timeout)
-{
-	w->kind = WAITER_SUBMIT;
-	w->queue = sched_queue(s, spec->queue);
-	w->job = NULL;
+	quota = !quota_room(s, uid) || user_blocked(q, uid);
+	if (nowait && (jq_full(q) || quota))
+		return jq_full(q) ? SUBMIT_FULL : SUBMIT_QUOTA;
 	w->spec = *spec;
 	memset(spec, 0, sizeof *spec);
 	w->uid = uid;
 	w->gid = gid;
-	TAILQ_INSERT_TAIL(&w->queue->blocked, w, entry);
-	waiter_park(s, w, timeout);
+	w->queue = q;
+	w->job = NULL;
+	if (jq_full(q) || quota) {
+		w->kind = WAITER_SUBMIT;
+		TAILQ_INSERT_TAIL(&q->blocked, w, entry);
+		waiter_park(s, w, block_timeout);
+		return SUBMIT_PARKED;
+	}
+	if (sched_admit(s, q, w) == -1) {
+		protocol_job_spec_clear(&w->spec);
+		return SUBMIT_UNAVAILABLE;
+	}
+	return SUBMIT_PARKED;
 }
 
 struct job *
@@ -691,20 +808,25 @@ sched_cancel(struct sched *s, struct job *j, struct waiter *w)
 
 	if (protocol_state_final(j->state))
 		return -1;
-	if (j->state == JOB_QUEUED) {
+	if (j->state == JOB_QUEUED && !j->cancel_requested) {
+		/* Out of the heap now; canceled once its record is durable. */
 		pending_remove(q->pending, j->u.slot);
+		j->u.slot = (size_t)-1;
+		job_result(j)->state = JOB_CANCELED;
 		j->cancel_requested = 1;
-		job_finish(s, j, JOB_CANCELED);
+		sched_finish_durably(s, j);
 		sched_dispatch_all(s);
 		sched_check_joins(s);
-		return 0;
+		if (protocol_state_final(j->state))
+			return 0;	/* the journal could not hold it back */
+	} else if (j->state == JOB_RUNNING && !j->cancel_requested) {
+		/* Its worker sees the eventfd, kills the group, reports. */
+		if (j->u.stop_fd != -1 &&
+		    write(j->u.stop_fd, &stop, sizeof stop) == -1)
+			log_warn("sched: job %llu: cancel: %s",
+			    (unsigned long long)j->id, strerror(errno));
+		j->cancel_requested = 1;
 	}
-	/* Running: its worker sees the eventfd, kills the group, reports. */
-	if (!j->cancel_requested && j->u.stop_fd != -1 &&
-	    write(j->u.stop_fd, &stop, sizeof stop) == -1)
-		log_warn("sched: job %llu: cancel: %s",
-		    (unsigned long long)j->id, strerror(errno));
-	j->cancel_requested = 1;
 	w->kind = WAITER_JOB;
 	w->job = j;
 	w->queue = NULL;
@@ -769,6 +891,8 @@ sched_pause(struct sched *s, const char *queue, int paused)
 
 	if ((q = sched_queue(s, queue)) == NULL)
 		return -1;
+	if (q->paused != paused)
+		persist_pause(s->persist, q->cfg.name, paused);
 	q->paused = paused;
 	if (!paused)
 		sched_dispatch(s, q);
@@ -799,6 +923,162 @@ sched_list(struct sched *s, const char *queue, int state, long uid,
 	}
 	*out = a;
 	return 0;
+}
+
+void
+sched_set_persist(struct sched *s, struct persist *p)
+{
+	s->persist = p;
+}
+
+struct persist *
+sched_persist(const struct sched *s)
+{
+	return s->persist;
+}
+
+uint64_t
+sched_last_id(const struct sched *s)
+{
+	return s->last_id;
+}
+
+void
+sched_foreach_job(struct sched *s, void (*fn)(void *, struct job *),
+    void *arg)
+{
+	struct job *j;
+
+	TAILQ_FOREACH(j, &s->all, all_entry)
+		fn(arg, j);
+}
+
+/*
+ * Replay one journal record.  Records about a job that are not newer
+ * than what it already reflects (a snapshot overlapping the segments
+ * after it) are skipped.  Replayed finishes are not counted: status
+ * counters count since start.
+ */
+void
+sched_restore(struct sched *s, uint64_t seq, struct jobrec *rec)
+{
+	struct job *j = NULL, *r = rec->job;
+	struct jq *q = NULL;
+
+	if (rec->queue_name != NULL &&
+	    (q = sched_queue(s, rec->queue_name)) == NULL) {
+		log_warn("journal: record %llu: queue %s is not in the config; "
+		    "its record is left out", (unsigned long long)seq,
+		    rec->queue_name);
+		return;
+	}
+	if (r != NULL)
+		j = jobtab_find(s->tab, r->id);
+	switch (rec->type) {
+	case JOBREC_SUBMIT:
+	case JOBREC_JOB:
+		if (j != NULL)
+			return;		/* already known from a snapshot */
+		rec->job = NULL;	/* the record becomes the job */
+		r->queue = q;
+		r->jseq = seq;
+		if (r->result != NULL)
+			r->result->state = r->state;
+		job_insert(s, r);
+		if (protocol_state_final(r->state)) {
+			TAILQ_INSERT_TAIL(&s->done, r, u.done_entry);
+			s->ndone++;
+		} else {
+			users_add(&q->users, r->uid, 1);
+			users_add(&s->users, r->uid, 1);
+		}
+		break;
+	case JOBREC_START:
+		if (j == NULL || seq <= j->jseq || j->state != JOB_QUEUED)
+			return;
+		pending_remove(((struct jq *)j->queue)->pending, j->u.slot);
+		j->u.slot = (size_t)-1;
+		j->state = JOB_RUNNING;
+		j->attempts = r->attempts;
+		j->started_at = r->started_at;
+		j->jseq = seq;
+		break;
+	case JOBREC_FINISH:
+		if (j == NULL || seq <= j->jseq ||
+		    protocol_state_final(j->state))
+			return;
+		q = (struct jq *)j->queue;
+		if (j->state == JOB_QUEUED)
+			pending_remove(q->pending, j->u.slot);
+		job_free_result(j);
+		j->result = r->result;
+		r->result = NULL;
+		j->state = r->state;
+		j->result->state = r->state;
+		j->attempts = r->attempts;
+		j->started_at = r->started_at;
+		j->jseq = seq;
+		users_add(&q->users, j->uid, -1);
+		users_add(&s->users, j->uid, -1);
+		TAILQ_INSERT_TAIL(&s->done, j, u.done_entry);
+		s->ndone++;
+		break;
+	case JOBREC_PAUSE:
+		q->paused = rec->paused;
+		break;
+	case JOBREC_IDS:
+		if (rec->last_id > s->last_id)
+			s->last_id = rec->last_id;
+		break;
+	}
+}
+
+size_t
+sched_restore_unfinished(const struct sched *s)
+{
+	const struct job *j;
+	size_t n = 0;
+
+	TAILQ_FOREACH(j, &s->all, all_entry)
+		n += !protocol_state_final(j->state);
+	return n;
+}
+
+/*
+ * After replay: a job still running was interrupted by a crash (or killed
+ * at a shutdown).  Its queue's on_crash says whether it runs again —
+ * attempts then counts the interrupted run — or ends failed.
+ */
+void
+sched_restore_done(struct sched *s)
+{
+	struct job *j;
+	struct jq *q;
+
+	TAILQ_FOREACH(j, &s->all, all_entry) {
+		if (j->state != JOB_RUNNING)
+			continue;
+		q = (struct jq *)j->queue;
+		if (q->cfg.on_crash == ON_CRASH_REQUEUE) {
+			log_info("journal: job %llu was running when jobd "
+			    "stopped; queued again", (unsigned long long)j->id);
+			j->state = JOB_QUEUED;
+			j->started_at = 0;
+			pending_push(q->pending, j, j->priority, j->id,
+			    &j->u.slot);
+		} else {
+			log_info("journal: job %llu was running when jobd "
+			    "stopped; failed (on_crash = fail)",
+			    (unsigned long long)j->id);
+			job_result(j)->state = JOB_FAILED;
+			j->result->error = xstrdup("interrupted: jobd stopped "
+			    "while the job was running");
+			sched_finish_durably(s, j);
+		}
+	}
+	if (s->ndone > (size_t)s->cfg->keep_finished)
+		event_active(s->trim_ev, 0, 0);
+	sched_dispatch_all(s);
 }
 
 int

@@ -64,11 +64,12 @@ TAILQ_HEAD(waiter_list, waiter);
 
 /* Result of sched_submit. */
 enum submit_result {
-	SUBMIT_OK,		/* *out is the new queued job */
-	SUBMIT_FULL,		/* capacity reached: block or refuse */
-	SUBMIT_QUOTA,		/* max_jobs_per_user reached: likewise */
+	SUBMIT_PARKED,		/* w will be answered */
+	SUBMIT_FULL,		/* nowait, and the queue is full */
+	SUBMIT_QUOTA,		/* nowait, and max_jobs_per_user is reached */
 	SUBMIT_UNKNOWN_QUEUE,
 	SUBMIT_SHUTTING_DOWN,
+	SUBMIT_UNAVAILABLE,	/* the journal cannot take it (errno) */
 };
 
 /* One named queue's figures, for status and metrics. */
@@ -97,15 +98,15 @@ struct sched *sched_new(struct event_base *, const struct config *,
 /* Join every worker thread (after drained) and free everything. */
 void	 sched_free(struct sched *);
 
-/* Admit a job now if there is room; spec is moved on SUBMIT_OK only. */
-enum submit_result sched_submit(struct sched *, struct job_spec *, uid_t,
-	    gid_t, struct job **out);
 /*
- * Park a submit that got SUBMIT_FULL or SUBMIT_QUOTA; spec is moved into
- * the waiter.
+ * Submit a job.  On SUBMIT_PARKED spec has moved into w, and w's done is
+ * called with 0 (w->job is the new job, its record durable), ETIMEDOUT
+ * (still no room after block_timeout; < 0 waits for ever), ESHUTDOWN, or
+ * ENOSPC/EIO (the journal could not write it: no job exists).  With
+ * nowait a full queue or quota answers at once instead of waiting.
  */
-void	 sched_block_submit(struct sched *, struct waiter *,
-	    struct job_spec *, uid_t, gid_t, double timeout);
+enum submit_result sched_submit(struct sched *, struct job_spec *, uid_t,
+	    gid_t, struct waiter *, int nowait, double block_timeout);
 
 struct job *sched_find(struct sched *, uint64_t id);
 /* Wait for a job to be final: 0 if it already is, 1 if w was parked. */
@@ -122,6 +123,18 @@ int	 sched_cancel(struct sched *, struct job *, struct waiter *);
  */
 int	 sched_join(struct sched *, const char *queue, long uid,
 	    struct waiter *, double timeout);
+/* Journal: the persistence the scheduler writes to, and replay into it. */
+struct persist;
+struct jobrec;
+void	 sched_set_persist(struct sched *, struct persist *);
+struct persist *sched_persist(const struct sched *);
+uint64_t sched_last_id(const struct sched *);
+void	 sched_foreach_job(struct sched *, void (*)(void *, struct job *),
+	    void *);
+void	 sched_restore(struct sched *, uint64_t seq, struct jobrec *);
+size_t	 sched_restore_unfinished(const struct sched *);
+void	 sched_restore_done(struct sched *);
+
 /* Take back a parked waiter without calling done (its client is gone). */
 void	 sched_withdraw(struct sched *, struct waiter *);
 

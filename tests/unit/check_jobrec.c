@@ -52,7 +52,7 @@ finish(struct job *j)
 {
 	struct job_result *r = job_result(j);
 
-	j->state = JOB_FAILED;
+	j->state = r->state = JOB_FAILED;
 	j->attempts = 3;
 	j->started_at = 1795000001.5;
 	r->finished_at = 1795000002.25;
