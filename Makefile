@@ -38,7 +38,6 @@ DAEMON	 = $(COMMON) config protocol pending workq runner completion pool job \
 	   persist \
 	   sched server ops jobd
 JOBCTL	 = $(COMMON) config protocol jobctl
-	   ctl_daemon jobctl
 UNITS	 = config protocol pending workq runner jobrec journal
 
 # What a module's unit test links beyond the module, util and log.
