@@ -34,13 +34,14 @@ CHECK_LIBS  = $(shell $(PKG_CONFIG) --libs check)
 
 COMMON	 = util log
 DAEMON	 = $(COMMON) config protocol pending workq runner completion pool job \
-	   events metrics listen systemd status auth jobrec journal \
+	   events metrics listen systemd status auth spawn jobrec journal \
 	   persist \
 	   sched server ops jobd
 JOBCTL	 = $(COMMON) config protocol jobctl
 UNITS	 = config protocol pending workq runner jobrec journal
 
 # What a module's unit test links beyond the module, util and log.
+TEST_DEPS_runner = spawn
 TEST_DEPS_jobrec = job protocol
 
 obj	 = $(patsubst %,$(O)/daemon/%.o,$(1))

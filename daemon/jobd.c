@@ -219,8 +219,8 @@ main(int argc, char **argv)
 
 	/*
 	 * A client that vanishes must not kill us with SIGPIPE; jobs get
-	 * default dispositions back through posix_spawn.  posix_spawn cannot
-	 * set a umask, so jobs inherit this one (SPEC §5: 022).
+	 * default dispositions back from spawn.c, which also sets their
+	 * umask; jobd's own files get 022 too.
 	 */
 	signal(SIGPIPE, SIG_IGN);
 	umask(022);

@@ -1,10 +1,12 @@
 /*
  * runner: runs one job to its end (SPEC §2 "End of a job", "Timeout",
- * "Cancel", "Output", "Environment"; §5 "Every job process").  A process
- * job is started with posix_spawn in its own session with fds 0-2 only, its
- * output is kept as two bounded tails, and it is over when its main process
- * exits: then what the pipes hold is drained and the rest of its process
- * group is killed, so strays cannot outlive it or hold the worker.
+ * "Cancel", "Output", "Environment"; §5 "Every job process", "When jobd
+ * runs as root").  A process job is started by spawn.c in its own session
+ * with fds 0-2 only, as jobd or as its owner, its output is kept as two
+ * bounded tails, and it is over when its main process exits: then what the
+ * pipes hold is drained and the rest of its process group is killed, so
+ * strays cannot outlive it or hold the worker.  Both ways of starting it
+ * share everything after the spawn.
  *
  * Thread rule: runner_run runs on a worker thread and touches only its work
  * item and what it creates for it (the child, its pipes, its pidfd).  The
@@ -15,7 +17,6 @@
  */
 #include <sys/types.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -24,13 +25,13 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "runner.h"
+#include "spawn.h"
 #include "util.h"
 
 #define RUNNER_CHUNK		(64 * 1024)
@@ -411,147 +412,94 @@ runner_loop(struct run *r)
  * strings are borrowed; only the array is the caller's to free.
  */
 static char **
-runner_env(const struct work_item *item)
+runner_env(char *const *base, char *const *env)
 {
 	char	**envp;
 	size_t	  i, j, n = 0, klen;
 	char	 *eq;
 
-	envp = xcalloc(strv_len(item->base_env) + strv_len(item->env) + 1,
-	    sizeof *envp);
-	for (i = 0; item->base_env != NULL && item->base_env[i] != NULL; i++) {
-		eq = strchr(item->base_env[i], '=');
-		klen = eq != NULL ? (size_t)(eq - item->base_env[i]) :
-		    strlen(item->base_env[i]);
-		for (j = 0; item->env != NULL && item->env[j] != NULL; j++) {
-			if (strncmp(item->env[j], item->base_env[i], klen) == 0 &&
-			    (item->env[j][klen] == '=' ||
-			    item->env[j][klen] == '\0'))
+	envp = xcalloc(strv_len(base) + strv_len(env) + 1, sizeof *envp);
+	for (i = 0; base != NULL && base[i] != NULL; i++) {
+		eq = strchr(base[i], '=');
+		klen = eq != NULL ? (size_t)(eq - base[i]) : strlen(base[i]);
+		for (j = 0; env != NULL && env[j] != NULL; j++) {
+			if (strncmp(env[j], base[i], klen) == 0 &&
+			    (env[j][klen] == '=' || env[j][klen] == '\0'))
 				break;
 		}
-		if (item->env == NULL || item->env[j] == NULL)
-			envp[n++] = item->base_env[i];
+		if (env == NULL || env[j] == NULL)
+			envp[n++] = base[i];
 	}
-	for (j = 0; item->env != NULL && item->env[j] != NULL; j++)
-		envp[n++] = item->env[j];
+	for (j = 0; env != NULL && env[j] != NULL; j++)
+		envp[n++] = env[j];
 	return envp;
 }
 
 /*
- * Find a bare program name in the job's PATH as execvp would: the first
- * regular executable file wins; if none, EACCES when one was seen, else
- * ENOENT.  A relative PATH entry is relative to the job's cwd, where the
- * job will run, not to the daemon's.
+ * The base environment of a job run as its owner, from scratch: nothing
+ * of the daemon's (or its supervisor's) passes but LANG.  Owned strings.
  */
-static int
-runner_resolve(const struct work_item *item, char *const *envp, char **out)
+static char **
+runner_user_env(const struct work_item *item, const struct spawn_user *u)
 {
-	const char	*name = item->argv[0], *path = NULL, *p, *end;
-	const char	*cwd = item->cwd != NULL ? item->cwd : "/";
-	struct stat	 sb;
-	char		*cand;
-	size_t		 i;
-	int		 err = ENOENT, dlen;
+	char	**v = xcalloc(7, sizeof *v);
+	size_t	  n = 0;
 
-	*out = NULL;
-	if (name == NULL || *name == '\0') {
-		errno = ENOENT;
-		return -1;
-	}
-	if (strchr(name, '/') != NULL) {
-		*out = xstrdup(name);	/* relative: to cwd, after chdir */
-		return 0;
-	}
-	for (i = 0; envp[i] != NULL && path == NULL; i++) {
-		if (strncmp(envp[i], "PATH=", 5) == 0)
-			path = envp[i] + 5;
-	}
-	if (path == NULL)
-		path = RUNNER_DEFAULT_PATH;
-
-	for (p = path;; p = end + 1) {
-		end = strchrnul(p, ':');
-		dlen = (int)(end - p);
-		if (dlen != 0 && *p == '/')
-			xasprintf(&cand, "%.*s/%s", dlen, p, name);
-		else
-			xasprintf(&cand, "%s/%.*s/%s", cwd, dlen, p, name);
-		if (stat(cand, &sb) == -1) {
-			if (errno == EACCES)
-				err = EACCES;
-		} else if (S_ISREG(sb.st_mode)) {
-			if (faccessat(AT_FDCWD, cand, X_OK, AT_EACCESS) == 0) {
-				*out = cand;
-				return 0;
-			}
-			err = EACCES;
-		}
-		free(cand);
-		if (*end == '\0')
-			break;
-	}
-	errno = err;
-	return -1;
+	xasprintf(&v[n++], "HOME=%s", u->home);
+	xasprintf(&v[n++], "USER=%s", u->name);
+	xasprintf(&v[n++], "LOGNAME=%s", u->name);
+	xasprintf(&v[n++], "SHELL=%s", u->shell);
+	xasprintf(&v[n++], "PATH=%s", RUNNER_DEFAULT_PATH);
+	if (item->lang != NULL && *item->lang != '\0')
+		xasprintf(&v[n++], "LANG=%s", item->lang);
+	return v;
 }
 
 /*
- * Start the child: own session and process group, empty signal mask and
- * default dispositions (the daemon ignores or blocks some), stdin from the
- * item or /dev/null, stdout and stderr to pipes, nothing else open, cwd.
- * The umask is the daemon's (posix_spawn has no action for it; the daemon
- * sets 022 at start), rlimits are inherited.  Returns 0, or -1 with errno.
+ * Start the child with stdin from the item or /dev/null and stdout and
+ * stderr to pipes; spawn.c does the rest (session, signals, fds, umask,
+ * NOFILE, the user when u is not NULL, cwd, PATH search).  Returns 0, or
+ * -1 with the reason in *error.
  */
 static int
-runner_spawn(struct run *r, const char *path, char **envp)
+runner_spawn(struct run *r, char **envp, const struct spawn_user *u,
+    char **error)
 {
-	struct work_item		*item = r->item;
-	posix_spawn_file_actions_t	 fa;
-	posix_spawnattr_t		 attr;
-	sigset_t			 set;
-	int				 in[2] = { -1, -1 }, out[2] = { -1, -1 };
-	int				 err[2] = { -1, -1 }, e;
+	struct work_item	*item = r->item;
+	struct spawn_req	 req;
+	size_t			 i;
+	int			 in[2] = { -1, -1 }, out[2] = { -1, -1 };
+	int			 err[2] = { -1, -1 }, rc = -1;
 
 	/* Close-on-exec from birth: other workers spawn concurrently. */
 	if (pipe2(out, O_CLOEXEC) == -1 || pipe2(err, O_CLOEXEC) == -1 ||
 	    (item->stdin_data != NULL && pipe2(in, O_CLOEXEC) == -1)) {
-		e = errno;
+		xasprintf(error, "spawn: pipe: %s", strerror(errno));
 		goto out;
 	}
 
-	posix_spawnattr_init(&attr);
-	posix_spawn_file_actions_init(&fa);
-	sigemptyset(&set);
-	if ((e = posix_spawnattr_setsigmask(&attr, &set)) != 0)
-		goto destroy;
-	/*
-	 * Every signal, glibc's internal 32 and 33 included: sigfillset
-	 * leaves those out, and glibc's spawn then leaves them ignored in
-	 * the child, which exec keeps.
-	 */
-	memset(&set, 0xff, sizeof set);
-	if ((e = posix_spawnattr_setsigdefault(&attr, &set)) != 0 ||
-	    (e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID|
-	    POSIX_SPAWN_SETSIGMASK|POSIX_SPAWN_SETSIGDEF)) != 0)
-		goto destroy;
-	/* The daemon keeps 0-2 open, so the pipes are never 0-2 here. */
-	if (in[0] != -1)
-		e = posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	else {
-		e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
-		    O_RDONLY, 0);
+	memset(&req, 0, sizeof req);
+	req.argv = item->argv;
+	req.envp = envp;
+	for (i = 0; envp[i] != NULL && req.path == NULL; i++) {
+		if (strncmp(envp[i], "PATH=", 5) == 0)
+			req.path = envp[i] + 5;
 	}
-	if (e != 0 ||
-	    (e = posix_spawn_file_actions_adddup2(&fa, out[1], 1)) != 0 ||
-	    (e = posix_spawn_file_actions_adddup2(&fa, err[1], 2)) != 0 ||
-	    (e = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) != 0 ||
-	    (e = posix_spawn_file_actions_addchdir_np(&fa,
-	    item->cwd != NULL ? item->cwd : "/")) != 0)
-		goto destroy;
-	e = posix_spawn(&r->pid, path, &fa, &attr, item->argv, envp);
+	req.cwd = item->cwd;
+	/* The daemon keeps 0-2 open, so the pipes are never 0-2 here. */
+	req.fd[0] = in[0];
+	req.fd[1] = out[1];
+	req.fd[2] = err[1];
+	if (u != NULL) {
+		req.set_ids = 1;
+		req.uid = item->uid;
+		req.gid = item->gid;
+		req.groups = u->groups;
+		req.ngroups = u->ngroups;
+	}
+	if (spawn_start(&req, &r->pid, error) == 0)
+		rc = 0;
 
-destroy:
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
 out:
 	if (in[0] != -1)
 		close(in[0]);
@@ -559,14 +507,13 @@ out:
 		close(out[1]);
 	if (err[1] != -1)
 		close(err[1]);
-	if (e != 0) {
+	if (rc == -1) {
 		if (in[1] != -1)
 			close(in[1]);
 		if (out[0] != -1)
 			close(out[0]);
 		if (err[0] != -1)
 			close(err[0]);
-		errno = e;
 		return -1;
 	}
 	r->in_fd = in[1];
@@ -578,23 +525,6 @@ out:
 	if (in[1] != -1)
 		util_set_nonblock(in[1]);
 	return 0;
-}
-
-/*
- * posix_spawn reports only an errno; when the cwd cannot be entered, say
- * so, since that is then the likely cause.
- */
-static void
-runner_spawn_error(const struct work_item *item, int e, char **error)
-{
-	struct stat	 sb;
-
-	if (item->cwd != NULL && (stat(item->cwd, &sb) == -1 ||
-	    !S_ISDIR(sb.st_mode) ||
-	    faccessat(AT_FDCWD, item->cwd, X_OK, AT_EACCESS) == -1))
-		xasprintf(error, "spawn: chdir %s: %s", item->cwd, strerror(e));
-	else
-		xasprintf(error, "spawn: %s", strerror(e));
 }
 
 /*
@@ -673,8 +603,8 @@ runner_run(struct work_item *item)
 {
 	struct work_result	*res = &item->result;
 	struct run		 r;
-	char			**envp = NULL, *path = NULL;
-	int			  e;
+	struct spawn_user	 user;
+	char			**envp = NULL, **user_env = NULL;
 
 	free(res->out);
 	free(res->err);
@@ -689,6 +619,7 @@ runner_run(struct work_item *item)
 	r.out.max = r.err.max = item->tail_bytes;
 	r.stop_fd = item->stop_fd;
 	r.end = RUN_EXITED;
+	memset(&user, 0, sizeof user);
 
 	if (item->kind == JOB_SLEEP) {
 		runner_sleep(item);
@@ -701,17 +632,19 @@ runner_run(struct work_item *item)
 		goto out;
 	}
 
-	envp = runner_env(item);
 	res->started_at = now_real();
-	if (item->argv == NULL || runner_resolve(item, envp, &path) == -1) {
-		e = item->argv == NULL ? ENOENT : errno;
-		xasprintf(&res->error, "spawn: %s", strerror(e));
+	if (item->run_as) {
+		/* Here, not on the loop: NSS may take its time (LDAP...). */
+		if (spawn_user_lookup(item->uid, item->gid, &user,
+		    &res->error) == -1)
+			goto failed;
+		user_env = runner_user_env(item, &user);
+		envp = runner_env(user_env, item->env);
+	} else
+		envp = runner_env(item->base_env, item->env);
+	if (runner_spawn(&r, envp, item->run_as ? &user : NULL,
+	    &res->error) == -1)
 		goto failed;
-	}
-	if (runner_spawn(&r, path, envp) == -1) {
-		runner_spawn_error(item, errno, &res->error);
-		goto failed;
-	}
 	if (item->timeout > 0)
 		r.deadline = now_mono() + item->timeout;
 	/* Always close-on-exec; ENOSYS (before 5.3) falls back to waitid. */
@@ -737,8 +670,9 @@ out:
 	if (r.pidfd != -1)
 		close(r.pidfd);
 	free(r.scratch);
-	free(path);
 	free(envp);
+	strv_free(user_env);
+	spawn_user_clear(&user);
 }
 
 void

@@ -10,6 +10,8 @@
 #ifndef JOBD_RUNNER_H
 #define JOBD_RUNNER_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,7 +52,8 @@ struct work_item {
 	/*
 	 * Environment: base (shared, immutable while workers run) minus the
 	 * keys set in env, plus env.  PATH for a bare program name is looked
-	 * up in that merged environment, not in the daemon's.
+	 * up in that merged environment, not in the daemon's, by the job's
+	 * process itself (so as the job's user).
 	 */
 	char *const	*base_env;
 	char		**env;		/* owned, "KEY=VALUE", may be NULL */
@@ -61,6 +64,19 @@ struct work_item {
 	double		 kill_grace;	/* seconds from SIGTERM to SIGKILL */
 	size_t		 tail_bytes;	/* output kept per stream */
 	int		 stop_fd;	/* eventfd owned by the loop; -1 = none */
+
+	/*
+	 * Whom the job runs as (SPEC §5 "When jobd runs as root").  With
+	 * run_as 0, as jobd itself.  With run_as 1, as uid with gid and the
+	 * user's groups, looked up by the runner (NSS may block: never on
+	 * the loop); base_env is then not used: the environment is HOME,
+	 * USER, LOGNAME and SHELL from uid's passwd entry, the default PATH
+	 * and lang as LANG, minus the keys set in env, plus env.
+	 */
+	int		 run_as;
+	uid_t		 uid;		/* the owner's, from SO_PEERCRED */
+	gid_t		 gid;
+	const char	*lang;		/* shared like base_env; NULL = none */
 
 	void		*cookie;	/* the loop's; the runner never touches it */
 	struct work_item *next;		/* completion queue link */

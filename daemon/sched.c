@@ -88,6 +88,8 @@ struct sched {
 	struct persist	*persist;	/* the journal */
 
 	char		**base_env;	/* immutable while workers run */
+	char		*lang;		/* jobd's LANG, for jobs run as users */
+	int		 run_as;	/* jobd is root: jobs run as owners */
 	double		 started_real;
 	double		 started_mono;
 
@@ -431,6 +433,10 @@ work_item_new(struct sched *s, struct job *j)
 		break;
 	}
 	it->base_env = s->base_env;
+	it->run_as = s->run_as;
+	it->uid = j->uid;
+	it->gid = j->gid;
+	it->lang = s->lang;
 	if ((x = j->extra) != NULL) {
 		it->env = strv_dup(x->env);
 		it->cwd = x->cwd != NULL ? xstrdup(x->cwd) : NULL;
@@ -660,6 +666,8 @@ sched_new(struct event_base *base, const struct config *cfg,
 	TAILQ_INIT(&s->done);
 	TAILQ_INIT(&s->joins);
 	s->base_env = env_base();
+	s->lang = getenv("LANG") != NULL ? xstrdup(getenv("LANG")) : NULL;
+	s->run_as = geteuid() == 0;
 	s->completion = completion_new();
 	s->completion_ev = event_new(base, completion_fd(s->completion),
 	    EV_READ | EV_PERSIST, completion_ready, s);
@@ -728,6 +736,7 @@ sched_free(struct sched *s)
 		event_free(s->shutdown_ev);
 	completion_free(s->completion);
 	strv_free(s->base_env);
+	free(s->lang);
 	free(s);
 }
 

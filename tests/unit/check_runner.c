@@ -7,11 +7,14 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -950,6 +953,521 @@ START_TEST(test_item_free)
 }
 END_TEST
 
+/* SPEC §5: umask 022 and NOFILE 1024 whatever the daemon's are. */
+START_TEST(test_process_limits)
+{
+	struct work_item *item;
+	struct rlimit	 rl;
+	char		 want[64];
+
+	umask(077);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = rl.rlim_max;		/* as a daemon raising its own */
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	snprintf(want, sizeof want, "%lu\n0022\n", rl.rlim_max < 1024 ?
+	    (unsigned long)rl.rlim_max : 1024UL);
+	item = item_shell("ulimit -n; umask");
+	run(item);
+	ck_assert_str_eq(item->result.out, want);
+	runner_item_free(item);
+
+	/* A hard limit below 1024 is the soft limit then. */
+	rl.rlim_cur = rl.rlim_max = 512;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	item = item_shell("ulimit -n; ulimit -Hn");
+	run(item);
+	ck_assert_str_eq(item->result.out, "512\n512\n");
+	runner_item_free(item);
+}
+END_TEST
+
+/*
+ * Jobs run as their owner (SPEC §5 "When jobd runs as root").  These need
+ * root, and CI runs them as root: not being root is a failure, not a skip.
+ */
+#define NOBODY		65534
+#define NO_SUCH_UID	54321
+
+static void
+root_setup(void)
+{
+	ck_assert_msg(geteuid() == 0, "the run_as tests must run as root "
+	    "(CI does); euid is %ld", (long)geteuid());
+	ck_assert_msg(getpwuid(NOBODY) != NULL, "uid %d (nobody) has no "
+	    "passwd entry", NOBODY);
+}
+
+static struct work_item *
+item_user(uid_t uid, gid_t gid, const char *cmd)
+{
+	struct work_item *item = item_shell(cmd);
+
+	item->run_as = 1;
+	item->uid = uid;
+	item->gid = gid;
+	return item;
+}
+
+/* The first line of a command's output, without its newline. */
+static char *
+command_line(const char *cmd)
+{
+	char	 buf[4096];
+	FILE	*f;
+
+	ck_assert_ptr_nonnull(f = popen(cmd, "r"));
+	ck_assert_ptr_nonnull(fgets(buf, sizeof buf, f));
+	ck_assert_int_eq(pclose(f), 0);
+	buf[strcspn(buf, "\n")] = '\0';
+	return xstrdup(buf);
+}
+
+/* Whether a word is one of the space-separated words of s. */
+static int
+has_word(const char *s, const char *word)
+{
+	size_t	 n = strlen(word);
+
+	for (; (s = strstr(s, word)) != NULL; s += n) {
+		if ((s[n] == ' ' || s[n] == '\n' || s[n] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
+START_TEST(test_user_ids)
+{
+	struct work_item *item;
+	char		*groups, *want;
+
+	groups = command_line("id -G nobody");
+	xasprintf(&want, "%d\n%d\n%s\nnobody\n", NOBODY, NOBODY, groups);
+	item = item_user(NOBODY, NOBODY, "id -u; id -g; id -G; id -un");
+	run(item);
+	ck_assert_int_eq(item->result.outcome, RUN_EXITED);
+	ck_assert_str_eq(item->result.err, "");
+	ck_assert_str_eq(item->result.out, want);
+	runner_item_free(item);
+	free(want);
+
+	/* The owner's gid (the submitter's egid) wins; the groups stay. */
+	item = item_user(NOBODY, 100, "id -u; id -g; id -G");
+	run(item);
+	ck_assert_int_eq(item->result.outcome, RUN_EXITED);
+	ck_assert(strncmp(item->result.out, "65534\n100\n", 10) == 0);
+	ck_assert(has_word(item->result.out + 10, "100"));
+	ck_assert(has_word(item->result.out + 10, groups));
+	runner_item_free(item);
+	free(groups);
+
+	/* Root jobs (allow_root_jobs) go through the same path. */
+	item = item_user(0, 0, "id -u; id -g");
+	run(item);
+	ck_assert_str_eq(item->result.out, "0\n0\n");
+	runner_item_free(item);
+}
+END_TEST
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The job's `env`, sorted, one string with a newline after each. */
+static char *
+env_sorted(const char *out)
+{
+	char	*copy = xstrdup(out), *line, *save = NULL, **v = NULL, *all;
+	size_t	 n = 0, i, len = 0;
+
+	for (line = strtok_r(copy, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		v = xreallocarray(v, n + 1, sizeof *v);
+		v[n++] = line;
+		len += strlen(line) + 1;
+	}
+	qsort(v, n, sizeof *v, cmp_str);
+	all = xcalloc(len + 1, 1);
+	for (i = 0; i < n; i++) {
+		strcat(all, v[i]);
+		strcat(all, "\n");
+	}
+	free(v);
+	free(copy);
+	return all;
+}
+
+START_TEST(test_user_env)
+{
+	struct work_item *item;
+	struct passwd	*pw;
+	char		**env, *want, *got;
+
+	ck_assert_ptr_nonnull(pw = getpwuid(NOBODY));
+	/* What the daemon's base would pass: none of it may reach the job. */
+	env = strv_make("PATH=/daemon/bin", "HOME=/root", "USER=root",
+	    "LD_PRELOAD=/tmp/evil.so", "NOTIFY_SOCKET=/run/systemd/notify",
+	    "JOBD_BASE=base", "LANG=xx_daemon_env", NULL);
+
+	item = item_new(JOB_ARGV);
+	item->argv = strv_make("env", NULL);
+	item->base_env = env;
+	item->run_as = 1;
+	item->uid = NOBODY;
+	item->gid = NOBODY;
+	item->lang = "C.UTF-8";
+	item->env = strv_make("JOBD_X=1", "SHELL=/bin/bash", NULL);
+	run(item);
+	ck_assert_int_eq(item->result.outcome, RUN_EXITED);
+	xasprintf(&want, "HOME=%s\nJOBD_X=1\nLANG=C.UTF-8\nLOGNAME=%s\n"
+	    "PATH=/usr/local/bin:/usr/bin:/bin\nSHELL=/bin/bash\nUSER=%s\n",
+	    pw->pw_dir, pw->pw_name, pw->pw_name);
+	got = env_sorted(item->result.out);
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(want);
+	runner_item_free(item);
+
+	/* No LANG when the daemon has none; the shell from the entry. */
+	item = item_new(JOB_ARGV);
+	item->argv = strv_make("env", NULL);
+	item->base_env = env;
+	item->run_as = 1;
+	item->uid = NOBODY;
+	item->gid = NOBODY;
+	run(item);
+	xasprintf(&want, "HOME=%s\nLOGNAME=%s\n"
+	    "PATH=/usr/local/bin:/usr/bin:/bin\nSHELL=%s\nUSER=%s\n",
+	    pw->pw_dir, pw->pw_name, *pw->pw_shell != '\0' ? pw->pw_shell :
+	    "/bin/sh", pw->pw_name);
+	got = env_sorted(item->result.out);
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(want);
+	runner_item_free(item);
+	strv_free(env);
+}
+END_TEST
+
+/* SPEC §5 "Every job process", as another user, from a hostile parent. */
+START_TEST(test_user_process)
+{
+	struct work_item *item;
+	struct rlimit	 rl;
+	sigset_t	 set;
+	long		 pid, pgid, sid;
+	char		 want[64];
+	int		 fd;
+
+	umask(077);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = rl.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	ck_assert_int_ge(fd = open("/dev/null", O_RDONLY), 0);
+	ck_assert_int_eq(dup2(fd, 40), 40);	/* leaked, no close-on-exec */
+	sigfillset(&set);
+	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+
+	snprintf(want, sizeof want, "%lu\n0022\n0\n1\n2\n",
+	    rl.rlim_max < 1024 ? (unsigned long)rl.rlim_max : 1024UL);
+	item = item_user(NOBODY, NOBODY, "ulimit -n; umask; ls /proc/$$/fd");
+	run(item);
+	ck_assert_int_eq(item->result.outcome, RUN_EXITED);
+	ck_assert_str_eq(item->result.out, want);
+	runner_item_free(item);
+
+	item = item_new(JOB_ARGV);
+	item->argv = strv_make("grep", "-E", "^(Sig(Blk|Ign)|Cap(Prm|Eff|Amb)):",
+	    "/proc/self/status", NULL);
+	item->run_as = 1;
+	item->uid = NOBODY;
+	item->gid = NOBODY;
+	run(item);
+	ck_assert_str_eq(item->result.out,
+	    "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+	    "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n"
+	    "CapAmb:\t0000000000000000\n");
+	runner_item_free(item);
+
+	item = item_user(NOBODY, NOBODY, "cut -d' ' -f1,5,6 /proc/$$/stat");
+	run(item);
+	ck_assert_int_eq(sscanf(item->result.out, "%ld %ld %ld", &pid, &pgid,
+	    &sid), 3);
+	ck_assert_int_eq(pgid, pid);
+	ck_assert_int_eq(sid, pid);
+	runner_item_free(item);
+
+	/* Input and both outputs, as for any job. */
+	item = item_user(NOBODY, NOBODY, "cat; echo err >&2");
+	item_stdin(item, "hello", 5);
+	run(item);
+	ck_assert_str_eq(item->result.out, "hello");
+	ck_assert_str_eq(item->result.err, "err\n");
+	runner_item_free(item);
+	close(fd);
+	close(40);
+}
+END_TEST
+
+/* Whether this process has no child left, reaped or not. */
+static int
+no_children(void)
+{
+	return waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD;
+}
+
+/* The cwd is entered as the job's user, not as root. */
+START_TEST(test_user_cwd)
+{
+	struct work_item *item;
+	char		*dir = xstrdup("/tmp/check_runner.XXXXXX"), *want;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));	/* 0700, root's */
+	item = item_user(NOBODY, NOBODY, "pwd");
+	item->cwd = xstrdup(dir);
+	run(item);
+	ck_assert_int_eq(item->result.outcome, RUN_SPAWN_FAILED);
+	xasprintf(&want, "spawn: chdir %s: Permission denied", dir);
+	ck_assert_str_eq(item->result.error, want);
+	ck_assert_int_eq(item->result.exit_code, -1);
+	ck_assert_int_eq(item->result.signal, 0);
+	ck_assert_str_eq(item->result.out, "");
+	ck_assert(no_children());
+	runner_item_free(item);
+	free(want);
+
+	/* jobd itself may enter it. */
+	item = item_shell("pwd");
+	item->cwd = xstrdup(dir);
+	run(item);
+	ck_assert_int_eq(item->result.outcome, RUN_EXITED);
+	xasprintf(&want, "%s\n", dir);
+	ck_assert_str_eq(item->result.out, want);
+	runner_item_free(item);
+	free(want);
+
+	item = item_user(NOBODY, NOBODY, "pwd");
+	item->cwd = xstrdup("/tmp");
+	run(item);
+	ck_assert_str_eq(item->result.out, "/tmp\n");
+	runner_item_free(item);
+
+	item = item_user(NOBODY, NOBODY, "pwd");
+	item->cwd = xstrdup("/nonexistent-jobd-dir");
+	run(item);
+	ck_assert_str_eq(item->result.error,
+	    "spawn: chdir /nonexistent-jobd-dir: No such file or directory");
+	runner_item_free(item);
+
+	ck_assert_int_eq(rmdir(dir), 0);
+	free(dir);
+}
+END_TEST
+
+static void
+write_script(const char *dir, const char *name, const char *body,
+    mode_t mode)
+{
+	char	*path;
+	FILE	*f;
+
+	xasprintf(&path, "%s/%s", dir, name);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	fclose(f);
+	ck_assert_int_eq(chmod(path, mode), 0);
+	free(path);
+}
+
+static struct work_item *
+item_user_argv(const char *prog, const char *path)
+{
+	struct work_item *item = item_new(JOB_ARGV);
+
+	item->argv = strv_make(prog, NULL);
+	item->run_as = 1;
+	item->uid = NOBODY;
+	item->gid = NOBODY;
+	if (path != NULL) {
+		item->env = xcalloc(2, sizeof *item->env);
+		xasprintf(&item->env[0], "PATH=%s", path);
+	}
+	return item;
+}
+
+/* The program is searched for and run as the job's user. */
+START_TEST(test_user_exec)
+{
+	struct work_item *item;
+	char		*a = xstrdup("/tmp/check_runner.XXXXXX");
+	char		*b = xstrdup("/tmp/check_runner.XXXXXX");
+	char		*path, *prog;
+
+	ck_assert_ptr_nonnull(mkdtemp(a));
+	ck_assert_ptr_nonnull(mkdtemp(b));
+	ck_assert_int_eq(chmod(a, 0755), 0);
+	ck_assert_int_eq(chmod(b, 0755), 0);
+	write_script(a, "rootonly", "echo root", 0700);
+	write_script(a, "jobd-which", "echo a", 0700);
+	write_script(b, "jobd-which", "echo b", 0755);
+	xasprintf(&path, "%s:%s", a, b);
+	xasprintf(&prog, "%s/rootonly", a);
+
+	item = item_user_argv(prog, NULL);
+	run(item);
+	ck_assert_int_eq(item->result.outcome, RUN_SPAWN_FAILED);
+	ck_assert_str_eq(item->result.error, "spawn: Permission denied");
+	ck_assert(no_children());
+	runner_item_free(item);
+
+	item = item_user_argv("rootonly", path);
+	run(item);
+	ck_assert_int_eq(item->result.outcome, RUN_SPAWN_FAILED);
+	ck_assert_str_eq(item->result.error, "spawn: Permission denied");
+	runner_item_free(item);
+
+	/* Root would run a's; the user cannot, so b's runs. */
+	item = item_user_argv("jobd-which", path);
+	run(item);
+	ck_assert_int_eq(item->result.outcome, RUN_EXITED);
+	ck_assert_str_eq(item->result.out, "b\n");
+	runner_item_free(item);
+	item = item_user_argv("jobd-which", path);
+	item->run_as = 0;
+	run(item);
+	ck_assert_str_eq(item->result.out, "a\n");
+	runner_item_free(item);
+
+	item = item_user_argv("no-such-program-jobd", NULL);
+	run(item);
+	ck_assert_int_eq(item->result.outcome, RUN_SPAWN_FAILED);
+	ck_assert_str_eq(item->result.error, "spawn: No such file or directory");
+	runner_item_free(item);
+
+	free(prog);
+	free(path);
+	remove_bindir(a);
+	remove_bindir(b);
+}
+END_TEST
+
+START_TEST(test_user_no_passwd)
+{
+	struct work_item *item;
+
+	ck_assert_msg(getpwuid(NO_SUCH_UID) == NULL, "uid %d has a passwd "
+	    "entry here", NO_SUCH_UID);
+	item = item_user(NO_SUCH_UID, NO_SUCH_UID, "true");
+	run(item);
+	ck_assert_int_eq(item->result.outcome, RUN_SPAWN_FAILED);
+	ck_assert_str_eq(item->result.error,
+	    "spawn: uid 54321 has no passwd entry");
+	ck_assert_int_eq(item->result.exit_code, -1);
+	ck_assert(no_children());
+	runner_item_free(item);
+}
+END_TEST
+
+/* A daemon that is not root cannot switch: the child says where it failed. */
+START_TEST(test_user_not_root)
+{
+	struct work_item *item;
+
+	ck_assert_int_eq(setgroups(0, NULL), 0);
+	ck_assert_int_eq(setresgid(NOBODY, NOBODY, NOBODY), 0);
+	ck_assert_int_eq(setresuid(NOBODY, NOBODY, NOBODY), 0);
+	item = item_user(0, 0, "true");
+	run(item);
+	ck_assert_int_eq(item->result.outcome, RUN_SPAWN_FAILED);
+	ck_assert_str_eq(item->result.error,
+	    "spawn: setgroups: Operation not permitted");
+	ck_assert(no_children());
+	runner_item_free(item);
+}
+END_TEST
+
+START_TEST(test_user_timeout)
+{
+	struct work_item *item;
+	struct stopper	 s;
+	long		 pid;
+	double		 t;
+
+	item = item_user(NOBODY, NOBODY, "sleep 30 & echo $!; sleep 30");
+	item->timeout = 0.3;
+	t = run(item);
+	ck_assert_int_eq(item->result.outcome, RUN_TIMED_OUT);
+	ck_assert_int_eq(item->result.signal, SIGTERM);
+	ck_assert(t < 10);
+	ck_assert_int_eq(sscanf(item->result.out, "%ld", &pid), 1);
+	ck_assert(pid_gone((pid_t)pid));
+	runner_item_free(item);
+
+	item = item_user(NOBODY, NOBODY, "trap '' TERM; sleep 30 & echo $!; "
+	    "sleep 30");
+	stopper_start(&s, item, 0.3, RUNNER_STOP_GRACEFUL, 0, 0);
+	item->kill_grace = 0.3;
+	t = run(item);
+	stopper_join(&s);
+	ck_assert_int_eq(item->result.outcome, RUN_STOPPED);
+	ck_assert_int_eq(item->result.signal, SIGKILL);
+	ck_assert(t < 10);
+	ck_assert_int_eq(sscanf(item->result.out, "%ld", &pid), 1);
+	ck_assert(pid_gone((pid_t)pid));
+	runner_item_free(item);
+
+	/* A stray that keeps the pipes open does not hold the worker. */
+	item = item_user(NOBODY, NOBODY, "sleep 30 & echo $!");
+	t = run(item);
+	ck_assert_int_eq(item->result.outcome, RUN_EXITED);
+	ck_assert(t < 10);
+	ck_assert_int_eq(sscanf(item->result.out, "%ld", &pid), 1);
+	ck_assert(pid_gone((pid_t)pid));
+	runner_item_free(item);
+}
+END_TEST
+
+/* Workers spawn as users and as jobd side by side. */
+START_TEST(test_user_concurrent)
+{
+	struct work_item *items[NWORKERS * 2];
+	pthread_t	 threads[NWORKERS * 2];
+	size_t		 n = 64 * 1024;
+	char		*data = xmalloc(n), want[64];
+	int		 i, round;
+
+	for (round = 0; round < 5; round++) {
+		for (i = 0; i < NWORKERS * 2; i++) {
+			memset(data, 'a' + i, n);
+			items[i] = item_shell("cat; id -u >&2");
+			items[i]->run_as = i % 2;
+			items[i]->uid = NOBODY;
+			items[i]->gid = NOBODY;
+			items[i]->tail_bytes = n;
+			item_stdin(items[i], data, n);
+		}
+		for (i = 0; i < NWORKERS * 2; i++) {
+			ck_assert_int_eq(pthread_create(&threads[i], NULL,
+			    worker_main, items[i]), 0);
+		}
+		for (i = 0; i < NWORKERS * 2; i++) {
+			pthread_join(threads[i], NULL);
+			memset(data, 'a' + i, n);
+			ck_assert_int_eq(items[i]->result.outcome, RUN_EXITED);
+			ck_assert_uint_eq(items[i]->result.out_len, n);
+			ck_assert(memcmp(items[i]->result.out, data, n) == 0);
+			snprintf(want, sizeof want, "%d\n", i % 2 ? NOBODY : 0);
+			ck_assert_str_eq(items[i]->result.err, want);
+			runner_item_free(items[i]);
+		}
+	}
+	free(data);
+}
+END_TEST
+
 static Suite *
 runner_suite(void)
 {
@@ -991,6 +1509,21 @@ runner_suite(void)
 	tcase_add_test(tc, test_sleep);
 	tcase_add_test(tc, test_concurrent);
 	tcase_add_test(tc, test_item_free);
+	tcase_add_test(tc, test_process_limits);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("as_user");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, root_setup, NULL);
+	tcase_add_test(tc, test_user_ids);
+	tcase_add_test(tc, test_user_env);
+	tcase_add_test(tc, test_user_process);
+	tcase_add_test(tc, test_user_cwd);
+	tcase_add_test(tc, test_user_exec);
+	tcase_add_test(tc, test_user_no_passwd);
+	tcase_add_test(tc, test_user_not_root);
+	tcase_add_test(tc, test_user_timeout);
+	tcase_add_test(tc, test_user_concurrent);
 	suite_add_tcase(s, tc);
 	return s;
 }
