@@ -5,9 +5,11 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "metrics.h"
+#include "persist.h"
 #include "protocol.h"
 #include "sched.h"
 #include "util.h"
@@ -53,6 +55,25 @@ counts_set(json_t *o, size_t queued, size_t running, uint64_t submitted,
 	    json_integer((json_int_t)finished[JOB_CANCELED]));
 }
 
+/* Journal figures (an addition to SPEC §3's body; issue 5). */
+static json_t *
+journal_json(struct sched *s)
+{
+	struct journal_stats js;
+
+	memset(&js, 0, sizeof js);
+	if (sched_persist(s) != NULL)
+		persist_stats(sched_persist(s), &js);
+	return json_pack("{s:I,s:I,s:I,s:I,s:f,s:f,s:I}",
+	    "bytes", (json_int_t)js.bytes,
+	    "records", (json_int_t)js.records,
+	    "syncs", (json_int_t)js.syncs,
+	    "compactions", (json_int_t)js.compactions,
+	    "last_fsync_s", js.last_sync_s,
+	    "recovery_s", js.replay_s,
+	    "torn_bytes", (json_int_t)js.torn_bytes);
+}
+
 json_t *
 metrics_status(struct sched *s, int connections)
 {
@@ -88,6 +109,7 @@ metrics_status(struct sched *s, int connections)
 	json_object_set_new(body, "uptime_s",
 	    json_real(now_mono() - sched_started_mono(s)));
 	json_object_set_new(body, "connections", json_integer(connections));
+	json_object_set_new(body, "journal", journal_json(s));
 	json_object_set_new(body, "queues", queues);
 	json_object_set_new(body, "totals", totals);
 	return body;
@@ -131,6 +153,7 @@ metrics_prometheus(struct sched *s, int connections, struct evbuffer *b)
 {
 	size_t n = sched_nqueues(s), i;
 	struct queue_info *qi = xcalloc(n, sizeof *qi);
+	struct journal_stats js;
 	int st;
 
 	for (i = 0; i < n; i++)
@@ -184,6 +207,33 @@ metrics_prometheus(struct sched *s, int connections, struct evbuffer *b)
 	for (i = 0; i < n; i++)
 		histogram_lines(b, "jobd_job_wait_seconds", qi[i].name,
 		    qi[i].wait);
+	memset(&js, 0, sizeof js);
+	if (sched_persist(s) != NULL)
+		persist_stats(sched_persist(s), &js);
+	family(b, "jobd_journal_bytes", "gauge",
+	    "Bytes of journal on disk.");
+	evbuffer_add_printf(b, "jobd_journal_bytes %llu\n",
+	    (unsigned long long)js.bytes);
+	family(b, "jobd_journal_records_total", "counter",
+	    "Journal records written since start, and replayed at start.");
+	evbuffer_add_printf(b, "jobd_journal_records_total %llu\n",
+	    (unsigned long long)js.records);
+	family(b, "jobd_journal_syncs_total", "counter",
+	    "fdatasync calls on the journal since start.");
+	evbuffer_add_printf(b, "jobd_journal_syncs_total %llu\n",
+	    (unsigned long long)js.syncs);
+	family(b, "jobd_journal_compactions_total", "counter",
+	    "Journal compactions since start.");
+	evbuffer_add_printf(b, "jobd_journal_compactions_total %llu\n",
+	    (unsigned long long)js.compactions);
+	family(b, "jobd_journal_last_fsync_seconds", "gauge",
+	    "Duration of the last journal fdatasync.");
+	evbuffer_add_printf(b, "jobd_journal_last_fsync_seconds %.9g\n",
+	    js.last_sync_s);
+	family(b, "jobd_journal_recovery_seconds", "gauge",
+	    "Time the journal replay took at start.");
+	evbuffer_add_printf(b, "jobd_journal_recovery_seconds %.9g\n",
+	    js.replay_s);
 	family(b, "jobd_connections", "gauge",
 	    "Clients connected to the control socket.");
 	evbuffer_add_printf(b, "jobd_connections %d\n", connections);

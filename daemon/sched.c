@@ -614,7 +614,8 @@ sched_complete(struct sched *s, struct work_item *it)
 	jr->err_truncated = r->err_truncated != 0;
 	jr->error = r->error;
 	r->out = r->err = r->error = NULL;
-	runner_item_free(it);
+	jr->state = (uint8_t)result_state(j, r);
+	runner_item_free(it);		/* r is gone from here on */
 	if (j->shutdown_killed && !j->cancel_requested) {
 		/*
 		 * Not journaled: at the next start the job is one that was
@@ -625,7 +626,6 @@ sched_complete(struct sched *s, struct work_item *it)
 		job_finish(s, j, JOB_FAILED);
 		return;
 	}
-	jr->state = (uint8_t)result_state(j, r);
 	sched_finish_durably(s, j);
 }
 

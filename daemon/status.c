@@ -80,7 +80,8 @@ reply_json(struct evhttp_request *req, int code, const char *reason,
     json_t *body)
 {
 	struct evbuffer *b = evbuffer_new();
-	char *text = json_dumps(body, JSON_COMPACT);
+	/* Reals as the socket protocol writes them (protocol.c). */
+	char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
 
 	json_decref(body);
 	if (text != NULL) {

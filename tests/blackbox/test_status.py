@@ -38,8 +38,11 @@ BASE_EXTRA = "shutdown_timeout = 2.0;\nkill_grace = 1.0;\n"
 # Fields that SPEC §5 leaves out of records served over TCP.
 REDACTED = {"argv", "shell", "env", "stdout", "stderr"}
 
+# "journal" is jobd's addition to SPEC §3's body (issue 5).
 STATUS_KEYS = {"version", "pid", "started_at", "uptime_s", "connections",
-               "queues", "totals"}
+               "journal", "queues", "totals"}
+JOURNAL_KEYS = {"bytes", "records", "syncs", "compactions", "last_fsync_s",
+                "recovery_s", "torn_bytes"}
 QUEUE_KEYS = {"policy", "workers", "busy", "capacity", "queued", "running",
               "unfinished", "paused", "submitted", "succeeded", "failed",
               "timed_out", "canceled"}
@@ -418,6 +421,8 @@ def test_status_shape(sd):
     st = wait_for(lambda: (lambda s: s if s["connections"] == 3 else None)(
         get_json(sd, "/status")), what="/status connections == 3")
     assert set(st) == STATUS_KEYS, st
+    assert set(st["journal"]) == JOURNAL_KEYS, st["journal"]
+    assert st["journal"]["bytes"] >= 0 and st["journal"]["recovery_s"] >= 0
     assert st["version"] == ping["version"]
     assert st["pid"] == sd.pid == ping["pid"]
     assert isinstance(st["started_at"], str) and RFC3339_MS.match(st["started_at"]), st
