@@ -37,7 +37,8 @@ DAEMON	 = $(COMMON) config protocol pending workq runner completion pool job \
 	   events metrics listen systemd status auth spawn jobrec journal \
 	   persist \
 	   sched server ops jobd
-JOBCTL	 = $(COMMON) config protocol jobctl
+JOBCTL	 = $(COMMON) config protocol ctl_cmd ctl_fmt ctl_conn ctl_job \
+	   ctl_daemon jobctl
 UNITS	 = config protocol pending workq runner jobrec journal
 
 # What a module's unit test links beyond the module, util and log.
