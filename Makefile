@@ -94,13 +94,26 @@ asan: deps
 tsan: deps
 	$(MAKE) VARIANT=tsan OPT="-O1 -g" test-unit test-blackbox
 
+# The journal decoder's libFuzzer target (clang), run for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 30
+fuzz: deps
+	mkdir -p build/fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+		-iquote daemon -o build/fuzz/fuzz_journal \
+		tests/fuzz/fuzz_journal.c daemon/journal.c daemon/util.c \
+		daemon/log.c -lpthread
+	@r=0; TMPDIR=/dev/shm build/fuzz/fuzz_journal \
+		-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=build/fuzz/ > build/fuzz/log 2>&1 || r=$$?; \
+	tail -4 build/fuzz/log; exit $$r
+
 run: deps all
 	@scripts/run-dev.sh $(O)/jobd conf/jobd.dev.conf
 
 clean:
 	rm -rf build run
 
-.PHONY: all deps units test-unit test-blackbox check asan tsan run clean
+.PHONY: all deps units test-unit test-blackbox check asan tsan fuzz run clean
 
 # ---------------------------------------------------------------------------
 # Installation: binaries, systemd units, man pages, bash completion.

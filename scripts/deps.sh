@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="gcc make pkg-config libevent-dev libjansson-dev libconfig-dev check
-libsystemd-dev python3 python3-pytest curl prometheus groff-base man-db systemd"
+libsystemd-dev python3 python3-pytest curl prometheus clang libclang-rt-14-dev groff-base man-db systemd"
 
 missing=""
 for p in $PACKAGES; do
