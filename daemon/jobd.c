@@ -7,6 +7,13 @@
  * (SIGTERM/SIGINT): STOPPING=1, the scheduler drains (no new submits, no
  * new starts, running jobs get shutdown_timeout), then the loop exits, the
  * connections close, the workers are joined, and jobd exits 0.
+ *
+ * Reload (SIGHUP, the reload op): the file is read again; if valid, its
+ * contents replace the config in place (the one struct every module
+ * points to), except the keys that need a restart, and the scheduler
+ * applies the queues.  Everything runs on the loop thread, and worker
+ * threads never read the config (a work item carries copies), so the
+ * swap needs no lock.
  */
 #include <sys/stat.h>
 
@@ -20,6 +27,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "config.h"
 #include "events.h"
@@ -39,6 +47,7 @@
 struct daemon {
 	struct event_base *base;
 	struct sched	*sched;
+	struct config	*cfg;		/* in force; replaced in place by reload */
 	int		 signals;	/* SIGTERM/SIGINT seen so far */
 };
 
@@ -146,6 +155,110 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+static void
+swap_str(char **a, char **b)
+{
+	char *t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/*
+ * Put next's contents into cur, keeping the keys that need a restart as
+ * they are in cur; next gets what cur held, for the caller to free.
+ * Returns the names of those keys whose value differs in next.
+ */
+static json_t *
+config_swap(struct config *cur, struct config *next)
+{
+	struct config held;
+	json_t *ignored = json_array();
+
+	if (strcmp(cur->socket, next->socket) != 0)
+		json_array_append_new(ignored, json_string("socket"));
+	if (cur->socket_mode != next->socket_mode)
+		json_array_append_new(ignored, json_string("socket_mode"));
+	if (strcmp(cur->status_listen, next->status_listen) != 0)
+		json_array_append_new(ignored, json_string("status_listen"));
+	if (strcmp(cur->state_dir, next->state_dir) != 0)
+		json_array_append_new(ignored, json_string("state_dir"));
+	if (cur->journal.fsync != next->journal.fsync)
+		json_array_append_new(ignored, json_string("journal.fsync"));
+	if (cur->journal.batch_ms != next->journal.batch_ms)
+		json_array_append_new(ignored, json_string("journal.batch_ms"));
+	if (cur->journal.max_bytes != next->journal.max_bytes)
+		json_array_append_new(ignored, json_string("journal.max_bytes"));
+
+	held = *cur;
+	*cur = *next;
+	*next = held;
+	/* Back to what is in force: the strings trade places, so each
+	 * struct still owns exactly what config_free will free. */
+	swap_str(&cur->socket, &next->socket);
+	swap_str(&cur->status_listen, &next->status_listen);
+	swap_str(&cur->state_dir, &next->state_dir);
+	cur->socket_mode = next->socket_mode;
+	cur->journal = next->journal;
+	return ignored;
+}
+
+/*
+ * Reload (SIGHUP, the reload op): 0 with *ignored once the new config is
+ * in force, or -1 with *cause (the old config stays).  SPEC §6: RELOADING=1
+ * before, READY=1 after, failed or not.
+ */
+static int
+daemon_reload(void *arg, json_t **ignored, char **cause)
+{
+	struct daemon *d = arg;
+	struct config *next = NULL;
+	int r = -1;
+
+	*ignored = NULL;
+	systemd_reloading();
+	if (d->cfg->path == NULL) {
+		log_info("reload: running on built-in defaults, no file to "
+		    "read");
+		*ignored = json_array();
+		r = 0;
+		goto out;
+	}
+	if (config_load(d->cfg->path, &next, cause) == -1) {
+		log_error("reload: %s (the old config stays)", *cause);
+		goto out;
+	}
+	*ignored = config_swap(d->cfg, next);
+	log_set_level((enum log_level)d->cfg->log_level);
+	/* server and status read d->cfg at use; sched copies queue figures. */
+	sched_reconfigure(d->sched, d->cfg);
+	if (json_array_size(*ignored) > 0)
+		log_warn("reload: %s: applied, except keys that need a "
+		    "restart (%zu changed)", d->cfg->path,
+		    json_array_size(*ignored));
+	else
+		log_info("reload: %s: applied", d->cfg->path);
+	r = 0;
+out:
+	config_free(next);	/* the old contents: nothing points there now */
+	systemd_ready();
+	return r;
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	json_t *ignored = NULL;
+	char *cause = NULL;
+
+	(void)sig;
+	(void)what;
+	log_info("reload: SIGHUP received");
+	if (daemon_reload(arg, &ignored, &cause) == -1)
+		free(cause);	/* already logged */
+	json_decref(ignored);
+}
+
 /* Which file to read: -c, else the system file if present, else none. */
 static const char *
 config_path(const char *given)
@@ -173,7 +286,7 @@ main(int argc, char **argv)
 	struct status *status = NULL;
 	struct persist *persist = NULL;
 	struct events *events;
-	struct event *sigterm, *sigint;
+	struct event *sigterm, *sigint, *sighup;
 	const char *given = NULL;
 	char *cause = NULL;
 	int ch, check_only = 0, recover = 0;
@@ -212,6 +325,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_init((enum log_level)cfg->log_level);
+	d.cfg = cfg;
 	if (recover)
 		return recover_journal(cfg);
 	if (make_dirs(cfg->state_dir, 0700, &cause) == -1)
@@ -262,6 +376,9 @@ main(int argc, char **argv)
 	sigint = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
+	sighup = evsignal_new(d.base, SIGHUP, on_hup, &d);
+	evsignal_add(sighup, NULL);
+	server_set_reload(srv, daemon_reload, &d);
 	log_info("jobd %s started (pid %ld)", JOBD_VERSION, (long)getpid());
 
 	/*
@@ -286,6 +403,7 @@ main(int argc, char **argv)
 	events_free(events);
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sighup);
 	event_base_free(d.base);
 	config_free(cfg);
 	log_info("stopped");

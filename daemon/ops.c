@@ -293,12 +293,22 @@ op_subscribe(struct call *call)
 	return 0;
 }
 
+/* Answered synchronously: the new config is in force when it returns. */
 static int
-op_later(struct call *call)
+op_reload(struct call *call)
 {
-	call_reply_error(call, PROTO_UNAVAILABLE, "op \"%s\" is not "
-	    "supported by this version of jobd",
-	    protocol_op_name(call->req.op));
+	json_t *ignored;
+	char *cause = NULL;
+
+	if (forbidden_unless_admin(call) == -1)
+		return 0;
+	if (server_reload(call->server, &ignored, &cause) == -1) {
+		call_reply_error(call, PROTO_BAD_REQUEST, "%s", cause);
+		free(cause);
+		return 0;
+	}
+	/* "o" steals ignored. */
+	call_reply_ok(call, json_pack("{s:o}", "ignored", ignored));
 	return 0;
 }
 
@@ -314,7 +324,7 @@ static const struct op_entry op_table[OP__COUNT] = {
 	[OP_PAUSE] =		{ op_pause },
 	[OP_RESUME] =		{ op_resume },
 	[OP_SUBSCRIBE] =	{ op_subscribe },
-	[OP_RELOAD] =		{ op_later },
+	[OP_RELOAD] =		{ op_reload },
 };
 
 int

@@ -6,6 +6,11 @@
  * struct work_item (a copy), put into its queue's workq while a worker is
  * free, and comes back through the completion queue.  The loop never blocks
  * on either: it puts only while busy < workers, so put_nowait has room.
+ *
+ * Reload (sched_reconfigure) changes a queue's figures in place; a queue
+ * gone from the config is "removed" (no new submits) and, once it holds
+ * no job, "retired" (its workers leave, stats no longer list it).  Its
+ * struct stays until sched_free: finished job records point to it.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -55,6 +60,8 @@ struct jq {
 	size_t		 incoming;	/* submits waiting for their record */
 	size_t		 finishing;	/* final states waiting for theirs */
 	int		 paused;
+	int		 removed;	/* not in the config any more */
+	int		 retired;	/* removed and empty: workers gone */
 	uint64_t	 submitted;
 	uint64_t	 finished[JOB__STATES];	/* by final state */
 	struct users	 users;		/* unfinished jobs per owner */
@@ -70,7 +77,7 @@ _Static_assert(offsetof(struct jq, cfg) == 0 &&
 struct sched {
 	struct event_base *base;
 	const struct config *cfg;
-	struct jq	**queues;
+	struct jq	**queues;	/* every queue ever, retired ones too */
 	size_t		 nqueues;
 
 	struct jobtab	*tab;
@@ -105,6 +112,7 @@ static void	sched_dispatch_all(struct sched *);
 static void	sched_check_drained(struct sched *);
 static void	sched_finish_durably(struct sched *, struct job *);
 static void	sched_check_joins(struct sched *);
+static void	jq_set_workers(struct jq *, int);
 
 /*
  * The base environment of every job: the daemon's own, without what
@@ -151,7 +159,8 @@ sched_queue(struct sched *s, const char *name)
 	size_t i;
 
 	for (i = 0; i < s->nqueues; i++)
-		if (strcmp(s->queues[i]->cfg.name, name) == 0)
+		if (!s->queues[i]->removed &&
+		    strcmp(s->queues[i]->cfg.name, name) == 0)
 			return s->queues[i];
 	return NULL;
 }
@@ -510,6 +519,14 @@ sched_dispatch(struct sched *s, struct jq *q)
 		}
 	} while (admitted && !s->shutting_down && !q->paused &&
 	    q->busy < q->cfg.workers);
+	/* A removed queue that has run its last job retires. */
+	if (q->removed && !q->retired && jq_unfinished(q) == 0 &&
+	    q->incoming == 0 && TAILQ_EMPTY(&q->blocked)) {
+		q->retired = 1;
+		jq_set_workers(q, 0);
+		log_info("queue %s: removed, no job left: retired",
+		    q->cfg.name);
+	}
 }
 
 /* After a job ends anywhere: its owner's quota may let a submit in too. */
@@ -646,12 +663,50 @@ completion_ready(evutil_socket_t fd, short what, void *arg)
 	sched_check_drained(s);
 }
 
+/* Make a queue and start its workers. */
+static struct jq *
+jq_new(struct sched *s, const struct queue_config *qc)
+{
+	struct jq *q = xcalloc(1, sizeof *q);
+
+	q->cfg = *qc;
+	q->sched = s;
+	q->pending = pending_new(q->cfg.policy);
+	q->workq = workq_new((size_t)q->cfg.workers);
+	TAILQ_INIT(&q->blocked);
+	q->pool = pool_new(q->cfg.name, q->workq, s->completion,
+	    q->cfg.workers);
+	s->queues = xreallocarray(s->queues, s->nqueues + 1,
+	    sizeof *s->queues);
+	s->queues[s->nqueues++] = q;
+	log_info("queue %s: %d workers, capacity %ld, policy %s",
+	    q->cfg.name, q->cfg.workers, q->cfg.capacity,
+	    config_policy_name(q->cfg.policy));
+	return q;
+}
+
+/*
+ * Give a queue n worker threads (0 once retired).  The workq must hold
+ * the items of up to n busy workers plus every retire marker not yet
+ * taken, so its bound is raised before the markers go in; the loop still
+ * puts jobs only while busy < cfg.workers, so it never blocks.
+ */
+static void
+jq_set_workers(struct jq *q, int n)
+{
+	int live = pool_size(q->pool);
+	int markers = live > n ? live - n : 0;
+	int bound = n + pool_retiring(q->pool) + markers;
+
+	workq_set_maxsize(q->workq, (size_t)(bound > 0 ? bound : 1));
+	pool_resize(q->pool, n);
+}
+
 struct sched *
 sched_new(struct event_base *base, const struct config *cfg,
     struct events *events, void (*drained)(void *), void *arg)
 {
 	struct sched *s = xcalloc(1, sizeof *s);
-	struct jq *q;
 	size_t i;
 
 	s->base = base;
@@ -674,21 +729,8 @@ sched_new(struct event_base *base, const struct config *cfg,
 	event_add(s->completion_ev, NULL);
 	s->trim_ev = event_new(base, -1, 0, trim_finished, s);
 
-	s->nqueues = cfg->nqueues;
-	s->queues = xcalloc(s->nqueues, sizeof *s->queues);
-	for (i = 0; i < s->nqueues; i++) {
-		q = s->queues[i] = xcalloc(1, sizeof *q);
-		q->cfg = cfg->queues[i];
-		q->sched = s;
-		q->pending = pending_new(q->cfg.policy);
-		q->workq = workq_new((size_t)q->cfg.workers);
-		TAILQ_INIT(&q->blocked);
-		q->pool = pool_new(q->cfg.name, q->workq, s->completion,
-		    q->cfg.workers);
-		log_info("queue %s: %d workers, capacity %ld, policy %s",
-		    q->cfg.name, q->cfg.workers, q->cfg.capacity,
-		    config_policy_name(q->cfg.policy));
-	}
+	for (i = 0; i < cfg->nqueues; i++)
+		jq_new(s, &cfg->queues[i]);
 	return s;
 }
 
@@ -1096,16 +1138,32 @@ sched_has_queue(struct sched *s, const char *name)
 	return sched_queue(s, name) != NULL;
 }
 
+/* The i-th queue that status lists (retired ones are left out). */
+static const struct jq *
+sched_listed(const struct sched *s, size_t i)
+{
+	size_t k;
+
+	for (k = 0; k < s->nqueues; k++)
+		if (!s->queues[k]->retired && i-- == 0)
+			return s->queues[k];
+	return NULL;
+}
+
 size_t
 sched_nqueues(const struct sched *s)
 {
-	return s->nqueues;
+	size_t i, n = 0;
+
+	for (i = 0; i < s->nqueues; i++)
+		n += !s->queues[i]->retired;
+	return n;
 }
 
 void
 sched_queue_info(const struct sched *s, size_t i, struct queue_info *qi)
 {
-	const struct jq *q = s->queues[i];
+	const struct jq *q = sched_listed(s, i);
 
 	qi->name = q->cfg.name;
 	qi->policy = q->cfg.policy;
@@ -1131,6 +1189,76 @@ double
 sched_started_mono(const struct sched *s)
 {
 	return s->started_mono;
+}
+
+/* Find a queue by name, removed and retired ones too. */
+static struct jq *
+sched_queue_any(struct sched *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->nqueues; i++)
+		if (strcmp(s->queues[i]->cfg.name, name) == 0)
+			return s->queues[i];
+	return NULL;
+}
+
+/*
+ * Reload one queue's figures.  A new default timeout reaches the jobs not
+ * yet started that took the old default (a job record keeps only the
+ * timeout in force, so one that asked for that same value explicitly
+ * changes too); running jobs keep theirs.
+ */
+static void
+jq_apply(struct sched *s, struct jq *q, const struct queue_config *qc)
+{
+	struct job *j;
+
+	if (q->removed) {
+		q->removed = q->retired = 0;
+		log_info("queue %s: back in the config", q->cfg.name);
+	}
+	if (qc->policy != q->cfg.policy)
+		pending_set_policy(q->pending, qc->policy);
+	if (qc->timeout != q->cfg.timeout)
+		TAILQ_FOREACH(j, &s->all, all_entry)
+			if (j->queue == q && j->state == JOB_QUEUED &&
+			    j->timeout == q->cfg.timeout)
+				j->timeout = qc->timeout;
+	jq_set_workers(q, qc->workers);
+	q->cfg = *qc;
+	log_info("queue %s: %d workers, capacity %ld, policy %s",
+	    q->cfg.name, q->cfg.workers, q->cfg.capacity,
+	    config_policy_name(q->cfg.policy));
+}
+
+void
+sched_reconfigure(struct sched *s, const struct config *cfg)
+{
+	struct jq *q;
+	size_t i;
+
+	s->cfg = cfg;
+	for (i = 0; i < s->nqueues; i++) {
+		q = s->queues[i];
+		if (!q->removed && config_queue(cfg, q->cfg.name) == NULL) {
+			/* Its jobs still run; dispatch retires it when empty. */
+			q->removed = 1;
+			log_info("queue %s: removed from the config; no new "
+			    "submits", q->cfg.name);
+		}
+	}
+	for (i = 0; i < cfg->nqueues; i++) {
+		if ((q = sched_queue_any(s, cfg->queues[i].name)) == NULL)
+			jq_new(s, &cfg->queues[i]);
+		else
+			jq_apply(s, q, &cfg->queues[i]);
+	}
+	if (s->ndone > (size_t)cfg->keep_finished)
+		event_active(s->trim_ev, 0, 0);
+	/* More workers, more room, another order: start what now may. */
+	sched_dispatch_all(s);
+	sched_check_joins(s);
 }
 
 static void

@@ -138,6 +138,14 @@ void	 sched_restore_done(struct sched *);
 /* Take back a parked waiter without calling done (its client is gone). */
 void	 sched_withdraw(struct sched *, struct waiter *);
 
+/*
+ * Reload: from now on read cfg (the caller keeps it alive), and apply its
+ * queues live — workers, capacity, policy, timeout and on_crash of each
+ * queue; new queues start; a queue not in cfg refuses submits and leaves
+ * the stats once its last job is over.  Jobs already running are never
+ * stopped.
+ */
+void	 sched_reconfigure(struct sched *, const struct config *cfg);
 /* Pause or resume a queue: 0, or -1 for an unknown queue. */
 int	 sched_pause(struct sched *, const char *queue, int paused);
 /*

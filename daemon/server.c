@@ -62,6 +62,8 @@ struct server {
 	ino_t		 ino;		/* its identity, to unlink only ours */
 	int		 nconns;
 	TAILQ_HEAD(, conn) conns;
+	server_reload_fn reload;	/* main's; NULL = no reload */
+	void		*reload_arg;
 };
 
 static void	conn_process(struct conn *);
@@ -84,6 +86,24 @@ const struct config *
 server_config(const struct server *srv)
 {
 	return srv->cfg;
+}
+
+void
+server_set_reload(struct server *srv, server_reload_fn fn, void *arg)
+{
+	srv->reload = fn;
+	srv->reload_arg = arg;
+}
+
+int
+server_reload(struct server *srv, json_t **ignored, char **cause)
+{
+	*ignored = NULL;
+	if (srv->reload == NULL) {
+		xasprintf(cause, "reload is not available");
+		return -1;
+	}
+	return srv->reload(srv->reload_arg, ignored, cause);
 }
 
 /* Socket clients of one uid, for max_connections_per_user. */

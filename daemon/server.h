@@ -42,6 +42,16 @@ int	 server_connections(const struct server *);
 const struct config *server_config(const struct server *);
 struct sched *server_sched(const struct server *);
 
+/*
+ * The reload op's hook, set by main (which owns the config): it returns 0
+ * with *ignored (a JSON array of the keys that need a restart, caller's)
+ * once the new config is in force, or -1 with *cause (caller frees).
+ */
+typedef int (*server_reload_fn)(void *, json_t **ignored, char **cause);
+void	 server_set_reload(struct server *, server_reload_fn, void *);
+/* Run the hook; -1 with *cause when none is set. */
+int	 server_reload(struct server *, json_t **ignored, char **cause);
+
 /* Answer a call with {"ok":true, fields...} (fields stolen; may be NULL). */
 void	 call_reply_ok(struct call *, json_t *fields);
 /* Answer a call with an error. */
