@@ -2143,3 +2143,9 @@ out:
 	scan_clear(&s);
 	return r;
 }
+
+uint64_t
+journal_last_seq(const struct journal *j)
+{
+	return j->next_seq - 1;
+}

@@ -126,6 +126,8 @@ int	 journal_compact_add(struct journal *, uint8_t type, uint64_t seq,
 int	 journal_compact_end(struct journal *);
 
 void	 journal_stats(const struct journal *, struct journal_stats *);
+/* The highest sequence number ever given (0 for a new journal). */
+uint64_t journal_last_seq(const struct journal *);
 
 /*
  * Test seam (beanstalkd's falloc): when opts.fault_file names a file and

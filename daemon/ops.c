@@ -79,8 +79,10 @@ op_submit(struct call *call)
 	/* A client that half-closed cannot wait for room: it is withdrawn. */
 	switch (sched_submit(call_sched(call), &req->job, p->uid, p->gid,
 	    &call->waiter, req->nowait || closed, req->block_timeout)) {
-	case SUBMIT_PARKED:
-		return 1;
+	case SUBMIT_BLOCKED:
+		return 1;		/* holds back this connection */
+	case SUBMIT_ADMITTED:
+		return 2;		/* answered in order, later lines go on */
 	case SUBMIT_UNKNOWN_QUEUE:
 		call_reply_error(call, PROTO_UNKNOWN_QUEUE,
 		    "no queue named \"%s\"", req->queue);

@@ -8,7 +8,12 @@
 
 #include "server.h"
 
-/* Run a parsed call: 0 answered (the caller frees it), 1 parked. */
+/*
+ * Run a parsed call: 0 answered (the caller releases it); 1 parked, and
+ * the connection's later requests wait for it (a full queue, wait, join,
+ * cancel); 2 answered later, but later requests may go on meanwhile (a
+ * submit waiting for its journal record: group commit across a pipeline).
+ */
 int	 ops_run(struct call *);
 
 #endif

@@ -311,7 +311,7 @@ persist_open(struct event_base *base, const struct config *cfg,
 	    (long long)unfinished) == -1)
 		log_warn("journal: cannot reserve room for %zu jobs' final "
 		    "records: %s", unfinished, strerror(errno));
-	sched_restore_done(s);
+	sched_restore_done(s, journal_last_seq(p->journal));
 	log_info("journal: replayed %llu records in %.3f s, %zu jobs "
 	    "unfinished", (unsigned long long)rp.records, now_mono() - t0,
 	    unfinished);

@@ -354,7 +354,13 @@ sched_admit(struct sched *s, struct jq *q, struct waiter *w)
 	j->timeout = timeout;
 	j->submitted_at = now_real();
 	if (persist_submit(s->persist, j, submit_durable) == -1) {
+		/*
+		 * The id goes back: ids and submit records stay one to one,
+		 * so an id is never above its record's journal seq (see
+		 * sched_restore_done).
+		 */
 		error = errno;
+		s->last_id--;
 		job_free(j);
 		errno = error;
 		return -1;
@@ -823,13 +829,13 @@ sched_submit(struct sched *s, struct job_spec *spec, uid_t uid, gid_t gid,
 		w->kind = WAITER_SUBMIT;
 		TAILQ_INSERT_TAIL(&q->blocked, w, entry);
 		waiter_park(s, w, block_timeout);
-		return SUBMIT_PARKED;
+		return SUBMIT_BLOCKED;
 	}
 	if (sched_admit(s, q, w) == -1) {
 		protocol_job_spec_clear(&w->spec);
 		return SUBMIT_UNAVAILABLE;
 	}
-	return SUBMIT_PARKED;
+	return SUBMIT_ADMITTED;
 }
 
 struct job *
@@ -1101,10 +1107,18 @@ sched_restore_unfinished(const struct sched *s)
  * attempts then counts the interrupted run — or ends failed.
  */
 void
-sched_restore_done(struct sched *s)
+sched_restore_done(struct sched *s, uint64_t journal_seq)
 {
 	struct job *j;
 	struct jq *q;
+
+	/*
+	 * Ids are never reused, not even for jobs whose records --recover
+	 * dropped: every id is at most its submit record's seq, and the
+	 * journal never reuses seqs, so continuing above them is safe.
+	 */
+	if (journal_seq > s->last_id)
+		s->last_id = journal_seq;
 
 	TAILQ_FOREACH(j, &s->all, all_entry) {
 		if (j->state != JOB_RUNNING)

@@ -64,7 +64,8 @@ TAILQ_HEAD(waiter_list, waiter);
 
 /* Result of sched_submit. */
 enum submit_result {
-	SUBMIT_PARKED,		/* w will be answered */
+	SUBMIT_ADMITTED,	/* w is answered when the record is durable */
+	SUBMIT_BLOCKED,		/* w waits for room, then as ADMITTED */
 	SUBMIT_FULL,		/* nowait, and the queue is full */
 	SUBMIT_QUOTA,		/* nowait, and max_jobs_per_user is reached */
 	SUBMIT_UNKNOWN_QUEUE,
@@ -99,7 +100,8 @@ struct sched *sched_new(struct event_base *, const struct config *,
 void	 sched_free(struct sched *);
 
 /*
- * Submit a job.  On SUBMIT_PARKED spec has moved into w, and w's done is
+ * Submit a job.  On SUBMIT_ADMITTED and SUBMIT_BLOCKED spec has moved into
+ * w, and w's done is
  * called with 0 (w->job is the new job, its record durable), ETIMEDOUT
  * (still no room after block_timeout; < 0 waits for ever), ESHUTDOWN, or
  * ENOSPC/EIO (the journal could not write it: no job exists).  With
@@ -133,7 +135,7 @@ void	 sched_foreach_job(struct sched *, void (*)(void *, struct job *),
 	    void *);
 void	 sched_restore(struct sched *, uint64_t seq, struct jobrec *);
 size_t	 sched_restore_unfinished(const struct sched *);
-void	 sched_restore_done(struct sched *);
+void	 sched_restore_done(struct sched *, uint64_t journal_seq);
 
 /* Take back a parked waiter without calling done (its client is gone). */
 void	 sched_withdraw(struct sched *, struct waiter *);

@@ -41,7 +41,8 @@ struct conn {
 	struct server	*srv;
 	struct bufferevent *bev;
 	struct peer	 peer;		/* decided once, at accept */
-	struct call	*parked;	/* the request being waited on */
+	struct call	*parked;	/* holds back the requests behind it */
+	TAILQ_HEAD(, call) calls;	/* unwritten answers, in request order */
 	struct subscriber sub;		/* after `subscribe` */
 	struct event	*resume_ev;	/* go on with the next request */
 	unsigned	 eof:1;		/* the peer half-closed */
@@ -127,13 +128,76 @@ conn_write(struct conn *c, char *line, size_t len)
 	free(line);
 }
 
+static void
+call_free(struct call *call)
+{
+	protocol_request_clear(&call->req);
+	free(call->reply);
+	free(call);
+}
+
+/* Free a call once it is both written and released by its handler. */
+static void
+call_release(struct call *call)
+{
+	call->released = 1;
+	if (call->written)
+		call_free(call);
+}
+
+/*
+ * Write the answers at the head of the connection's list that are ready.
+ * Answers leave in request order even when a later request was answered
+ * first (a submit waiting for its journal record, then a ping).
+ */
+static void
+conn_flush(struct conn *c)
+{
+	struct call *h;
+
+	while ((h = TAILQ_FIRST(&c->calls)) != NULL) {
+		if (h->deferred) {
+			/* Everything before it is written: its turn. */
+			h->deferred = 0;
+			c->parked = NULL;
+			switch (ops_run(h)) {
+			case 1:
+				c->parked = h;
+				break;
+			case 0:
+				h->released = 1;
+				break;
+			}
+			if (!h->answered)
+				return;
+		}
+		if (!h->answered)
+			return;
+		TAILQ_REMOVE(&c->calls, h, entry);
+		conn_write(c, h->reply, h->reply_len);
+		h->reply = NULL;
+		h->written = 1;
+		if (h->released)
+			call_free(h);
+	}
+}
+
+static void
+call_answer(struct call *call, char *line, size_t len)
+{
+	call->reply = line;
+	call->reply_len = len;
+	call->answered = 1;
+	conn_flush(call->conn);
+}
+
 void
 call_reply_ok(struct call *call, json_t *fields)
 {
 	size_t len;
 	char *line = protocol_ok(fields, call->req.tag, &len);
 
-	conn_write(call->conn, line, len);
+	call_answer(call, line, len);
 }
 
 void
@@ -148,20 +212,13 @@ call_reply_error(struct call *call, const char *code, const char *fmt, ...)
 	va_end(ap);
 	line = protocol_error(code, msg, call->req.tag, &len);
 	free(msg);
-	conn_write(call->conn, line, len);
+	call_answer(call, line, len);
 }
 
 int
 call_peer_closed(const struct call *call)
 {
 	return call->conn->eof;
-}
-
-static void
-call_free(struct call *call)
-{
-	protocol_request_clear(&call->req);
-	free(call);
 }
 
 void
@@ -171,7 +228,7 @@ call_done(struct call *call)
 
 	if (c->parked == call)
 		c->parked = NULL;
-	call_free(call);
+	call_release(call);
 	/* Not from here: we may be deep inside the scheduler's callbacks. */
 	if (!c->dead)
 		conn_resume_later(c);
@@ -202,15 +259,19 @@ static void
 conn_close(struct conn *c)
 {
 	struct server *srv = c->srv;
+	struct call *call;
 
 	if (c->dead)
 		return;
 	c->dead = 1;
-	if (c->parked != NULL) {
-		sched_withdraw(srv->sched, &c->parked->waiter);
-		call_free(c->parked);
-		c->parked = NULL;
+	/* Unanswered calls are withdrawn; none is inside a handler now. */
+	while ((call = TAILQ_FIRST(&c->calls)) != NULL) {
+		TAILQ_REMOVE(&c->calls, call, entry);
+		if (!call->answered && !call->deferred)
+			sched_withdraw(srv->sched, &call->waiter);
+		call_free(call);
 	}
+	c->parked = NULL;
 	if (c->streaming) {
 		events_unsubscribe(srv->events, &c->sub);
 		free(c->sub.queue);
@@ -227,6 +288,7 @@ conn_close(struct conn *c)
 static void
 conn_too_large(struct conn *c)
 {
+	struct call *call;
 	size_t len;
 	char *msg, *line;
 
@@ -234,7 +296,12 @@ conn_too_large(struct conn *c)
 	    c->srv->cfg->max_request_bytes);
 	line = protocol_error(PROTO_TOO_LARGE, msg, NULL, &len);
 	free(msg);
-	conn_write(c, line, len);
+	/* In order too: after the answers still owed to earlier lines. */
+	call = xcalloc(1, sizeof *call);
+	call->conn = c;
+	TAILQ_INSERT_TAIL(&c->calls, call, entry);
+	call->released = 1;
+	call_answer(call, line, len);
 	c->closing = 1;
 	bufferevent_disable(c->bev, EV_READ);
 }
@@ -255,6 +322,7 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 {
 	struct call *call;
 	struct proto_error err;
+	int pending;
 
 	if (line_is_blank(line, len))
 		return;
@@ -262,15 +330,27 @@ conn_handle_line(struct conn *c, const char *line, size_t len)
 	call->conn = c;
 	call->server = c->srv;
 	call->peer = c->peer;
+	pending = !TAILQ_EMPTY(&c->calls);
+	TAILQ_INSERT_TAIL(&c->calls, call, entry);
 	if (protocol_parse(line, len, &call->req, &err) == -1) {
 		call_reply_error(call, err.code, "%s", err.message);
-		call_free(call);
+		call_release(call);
 		return;
 	}
-	if (ops_run(call) == 1)
+	if (call->req.op == OP_SUBSCRIBE && pending) {
+		/* Events must not overtake answers still owed: run it last. */
+		call->deferred = 1;
 		c->parked = call;
-	else
-		call_free(call);
+		return;
+	}
+	switch (ops_run(call)) {
+	case 0:
+		call_release(call);
+		break;
+	case 1:
+		c->parked = call;
+		break;
+	}
 }
 
 /* Take complete lines off the input while nothing is parked. */
@@ -322,7 +402,7 @@ conn_process(struct conn *c)
 	if (c->dead || c->streaming)
 		return;
 	/* A half-closed client is done once its last full line is answered. */
-	if (c->eof && c->parked == NULL && !c->closing) {
+	if (c->eof && TAILQ_EMPTY(&c->calls) && !c->closing) {
 		c->closing = 1;
 		bufferevent_disable(c->bev, EV_READ);
 	}
@@ -418,11 +498,14 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		 * are still answered.
 		 */
 		c->eof = 1;
-		if (c->parked != NULL &&
-		    c->parked->waiter.kind == WAITER_SUBMIT) {
+		if (c->parked != NULL && !c->parked->deferred &&
+		    c->parked->waiter.kind == WAITER_SUBMIT &&
+		    !c->parked->answered) {
 			sched_withdraw(c->srv->sched, &c->parked->waiter);
+			TAILQ_REMOVE(&c->calls, c->parked, entry);
 			call_free(c->parked);
 			c->parked = NULL;
+			conn_flush(c);
 		}
 		conn_process(c);
 		return;
@@ -486,6 +569,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c = xcalloc(1, sizeof *c);
 	c->srv = srv;
 	c->peer = peer;
+	TAILQ_INIT(&c->calls);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->resume_ev = evtimer_new(srv->base, conn_resume, c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);

@@ -28,6 +28,15 @@ struct call {
 	struct request	 req;
 	struct waiter	 waiter;	/* when the request is parked */
 	struct peer	 peer;		/* who sent it (SO_PEERCRED, auth.c) */
+
+	/* server.c's: answers leave in request order */
+	char		*reply;		/* the answer line, until written */
+	size_t		 reply_len;
+	unsigned	 answered:1;
+	unsigned	 written:1;	/* sent and out of the connection's list */
+	unsigned	 released:1;	/* its handler is done with it */
+	unsigned	 deferred:1;	/* runs once the calls before it are done */
+	TAILQ_ENTRY(call) entry;
 };
 
 /*
@@ -58,8 +67,8 @@ void	 call_reply_ok(struct call *, json_t *fields);
 void	 call_reply_error(struct call *, const char *code, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 /*
- * A parked call has been answered (or withdrawn): free it and go on with
- * the connection's next request, on the next loop turn.
+ * A parked call has been answered: release it and go on with the
+ * connection's next request, on the next loop turn.
  */
 void	 call_done(struct call *);
 /*
