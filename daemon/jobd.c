@@ -41,6 +41,9 @@
 #include "util.h"
 #include "version.h"
 
+/* Time asked of systemd for the journal replay (EXTEND_TIMEOUT_USEC). */
+#define REPLAY_EXTEND_USEC	(120ULL * 1000000)
+
 #define EXIT_USAGE	64
 #define EXIT_CONFIG	78
 
@@ -289,7 +292,7 @@ main(int argc, char **argv)
 	struct event *sigterm, *sigint, *sighup;
 	const char *given = NULL;
 	char *cause = NULL;
-	int ch, check_only = 0, recover = 0;
+	int ch, check_only = 0, recover = 0, started;
 
 	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -355,10 +358,15 @@ main(int argc, char **argv)
 	 * the journal: its replay may start jobs, and its directory lock
 	 * keeps a second jobd off the same state_dir.
 	 */
-	if (server_new(d.base, cfg, d.sched, events, &srv, &cause) == -1 ||
-	    status_new(d.base, cfg, d.sched, srv, events, &status,
-	    &cause) == -1 ||
-	    persist_open(d.base, cfg, d.sched, &persist, &cause) == -1) {
+	started = server_new(d.base, cfg, d.sched, events, &srv, &cause) == 0 &&
+	    status_new(d.base, cfg, d.sched, srv, events, &status, &cause) == 0;
+	if (started) {
+		/* A large journal takes a while to replay: tell systemd. */
+		systemd_extend_timeout(REPLAY_EXTEND_USEC);
+		started = persist_open(d.base, cfg, d.sched, &persist,
+		    &cause) == 0;
+	}
+	if (!started) {
 		log_error("%s", cause);
 		free(cause);
 		status_free(status);
