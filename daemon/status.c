@@ -14,6 +14,7 @@
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
+#include "auth.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
@@ -56,6 +58,7 @@ struct hconn {
 	struct status	*st;
 	struct evhttp_connection *evcon;
 	struct hpark	*park;
+	long		 scope;		/* uid whose jobs it sees; -1 all */
 	TAILQ_ENTRY(hconn) entry;
 };
 
@@ -161,6 +164,35 @@ hconn_closed(struct evhttp_connection *evcon, void *arg)
 	free(hc);
 }
 
+/*
+ * SPEC §5: over a Unix socket the peer is known (SO_PEERCRED) and sees
+ * only its own jobs unless it is an admin; over TCP nobody is known, and
+ * job details are left out instead (details()).
+ */
+static long
+peer_scope(struct status *st, struct evhttp_connection *evcon)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	struct peer p;
+	int fd;
+
+	if (!st->local)
+		return -1;
+	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
+		return -2;		/* unknown: sees nobody's jobs */
+	auth_peer(st->cfg, cred.uid, cred.gid, &p);
+	return auth_scope(&p);
+}
+
+/* Whether this connection may see a job of that owner. */
+static int
+hconn_sees(const struct hconn *hc, uid_t owner)
+{
+	return hc->scope == -1 || hc->scope == (long)owner;
+}
+
 static struct hconn *
 hconn_get(struct status *st, struct evhttp_connection *evcon)
 {
@@ -174,6 +206,7 @@ hconn_get(struct status *st, struct evhttp_connection *evcon)
 	hc = xcalloc(1, sizeof *hc);
 	hc->st = st;
 	hc->evcon = evcon;
+	hc->scope = peer_scope(st, evcon);
 	TAILQ_INSERT_TAIL(&st->conns, hc, entry);
 	st->nconns++;
 	evhttp_connection_set_closecb(evcon, hconn_closed, hc);
@@ -294,7 +327,6 @@ get_jobs(struct status *st, struct hconn *hc, struct evhttp_request *req)
 	long limit = PROTOCOL_LIMIT_DEFAULT;
 	int stnum = -1;
 
-	(void)hc;
 	if (query_parse(req, "queue state limit", &q) == -1)
 		return;
 	queue = evhttp_find_header(&q, "queue");
@@ -309,7 +341,7 @@ get_jobs(struct status *st, struct hconn *hc, struct evhttp_request *req)
 	    query_long(req, "limit", evhttp_find_header(&q, "limit"), 1,
 	    PROTOCOL_LIMIT_MAX, &limit) == -1)
 		goto out;
-	if (sched_list(st->sched, queue, stnum, -1, limit, details(st),
+	if (sched_list(st->sched, queue, stnum, hc->scope, limit, details(st),
 	    &jobs) == -1) {
 		reply_error(req, 404, "Not Found", PROTO_UNKNOWN_QUEUE,
 		    "no queue named \"%.64s\"", queue);
@@ -348,7 +380,8 @@ get_job(struct status *st, struct hconn *hc, struct evhttp_request *req,
 	errno = 0;
 	id = strtoull(idstr, &end, 10);
 	if (*idstr < '1' || *idstr > '9' || *end != '\0' || errno != 0 ||
-	    (j = sched_find(st->sched, (uint64_t)id)) == NULL) {
+	    (j = sched_find(st->sched, (uint64_t)id)) == NULL ||
+	    !hconn_sees(hc, j->uid)) {
 		reply_error(req, 404, "Not Found", PROTO_NOT_FOUND,
 		    "no job %.32s", idstr);
 		goto out;
@@ -464,7 +497,7 @@ get_events(struct status *st, struct hconn *hc, struct evhttp_request *req)
 	hp->sub.deliver = stream_deliver;
 	hp->sub.arg = hp;
 	hp->sub.queue = queue != NULL ? xstrdup(queue) : NULL;
-	hp->sub.uid = -1;
+	hp->sub.uid = hc->scope;
 	hp->keepalive = event_new(st->base, -1, EV_PERSIST, stream_keepalive,
 	    hp);
 	evtimer_add(hp->keepalive, &tv);

@@ -324,3 +324,60 @@ def test_non_root_daemon_admits_only_its_user(tmp_path, open_dir):
     finally:
         p.terminate()
         assert p.wait(timeout=scaled(10)) == 0
+
+
+def http_as(uid, gid, path, url):
+    """GET url over the Unix socket at path as uid; (status, body)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(scaled(10))
+            s.connect(path)
+            s.sendall(f"GET {url} HTTP/1.1\r\nHost: x\r\n"
+                      "Connection: close\r\n\r\n".encode())
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            os.write(w, data)
+            os._exit(0)
+        except BaseException as e:
+            os.write(w, repr(e).encode())
+            os._exit(1)
+    os.close(w)
+    data = b""
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_unix_status_endpoint_shows_only_own_jobs(tmp_path, open_dir):
+    status = os.path.join(open_dir, "status.sock")
+    with Daemon(tmp_path, sock=os.path.join(open_dir, "jobd.sock"),
+                extra='socket_mode = "0666";',
+                status_listen=f"unix:{status}") as d:
+        jid = nobody(d.sock, {"op": "submit", "argv": ["true"]})[0]["id"]
+        nobody(d.sock, {"op": "wait", "id": jid})
+        code, body = http_as(NOBODY.pw_uid, NOBODY.pw_gid, status, "/jobs")
+        assert code == 200 and [j["id"] for j in body["jobs"]] == [jid]
+        assert body["jobs"][0]["argv"] == ["true"]  # details over Unix
+        code, body = http_as(OTHER_UID, OTHER_UID, status, "/jobs")
+        assert code == 200 and body["jobs"] == []
+        code, body = http_as(OTHER_UID, OTHER_UID, status, f"/jobs/{jid}")
+        assert code == 404 and body["error"]["code"] == "not_found"
+        code, body = http_as(0, 0, status, f"/jobs/{jid}")   # admin
+        assert code == 200 and body["id"] == jid
