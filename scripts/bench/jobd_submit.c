@@ -23,6 +23,21 @@
  *		round trip).  100 warm-up rounds are not counted.
  *		Prints: ping_p50_us= ping_p99_us= wait_p50_us= wait_p99_us=
  *		        join_p50_us= join_p99_us=
+ *	jobd_submit SOCKET acks CONNS DEPTH COUNT
+ *		Acknowledged submits (issue 5): pauses queue "default" (the
+ *		jobs stay queued: nothing but the submit path is measured),
+ *		then CONNS connections, one thread each, each submitting
+ *		{"sleep":0} jobs with DEPTH of them in flight (DEPTH 1: submit,
+ *		wait for the answer, submit the next; more: a new submit for
+ *		each answer), COUNT in all (COUNT / CONNS each).  Clock: all
+ *		threads released at once → last answer.  The journal's sync
+ *		count (stats op) is read before and after.
+ *		Prints: jobs= conns= depth= secs= rate= syncs= per_sync=
+ *	jobd_submit SOCKET up
+ *		Connects (retrying every millisecond for up to 10 minutes: a
+ *		just-started jobd binds before it replays its journal) until a
+ *		ping is answered, then reads the stats op.
+ *		Prints: secs= queued= recovery_s=
  *
  * Any error answer makes it exit 1 (throughput counts them and goes on).
  */
@@ -41,6 +56,8 @@
 #define ARGV_BYTES	(sizeof "/bin/true" + 2 * sizeof(char *))
 
 static const char *sock_path;
+static long connect_tries = 1000;	/* `up` waits longer */
+static useconds_t connect_pause = 10000;
 
 static int
 jobd_connect(void)
@@ -59,10 +76,11 @@ jobd_connect(void)
 			die("socket: %s", strerror(errno));
 		if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0)
 			return fd;
-		if ((errno != ENOENT && errno != ECONNREFUSED) || tries == 1000)
+		if ((errno != ENOENT && errno != ECONNREFUSED) ||
+		    tries >= connect_tries)
 			die("%s: connect: %s", sock_path, strerror(errno));
 		close(fd);
-		usleep(10000);
+		usleep(connect_pause);
 	}
 }
 
@@ -286,16 +304,144 @@ run_latency(long count)
 	    percentile(join, (size_t)count, 99) * 1e6);
 }
 
+/* The number after "KEY": in line (the first one after after, if given). */
+static double
+json_num(const char *line, const char *after, const char *key)
+{
+	char pat[64];
+	const char *p = line;
+
+	if (after != NULL && (p = strstr(line, after)) == NULL)
+		die("no %s in %s", after, line);
+	snprintf(pat, sizeof pat, "\"%s\":", key);
+	if ((p = strstr(p, pat)) == NULL)
+		die("no %s in the stats answer", key);
+	return strtod(p + strlen(pat), NULL);
+}
+
+struct acker {
+	pthread_t	 t;
+	int		 fd;
+	long		 count;
+	long		 depth;
+	pthread_barrier_t *go;
+	double		 done;
+	struct rbuf	 rb;
+};
+
+static void *
+acker_main(void *arg)
+{
+	struct acker *a = arg;
+	long sent = 0, got;
+	size_t len;
+	char *line;
+
+	a->rb.fd = a->fd;
+	pthread_barrier_wait(a->go);
+	for (; sent < a->depth && sent < a->count; sent++)
+		write_all(a->fd, SUBMIT_SLEEP, strlen(SUBMIT_SLEEP));
+	for (got = 0; got < a->count; got++) {
+		if ((line = rbuf_line(&a->rb, &len)) == NULL)
+			die("jobd closed the connection");
+		if (!is_ok(line))
+			die("jobd answered %s to a submit", line);
+		if (sent < a->count) {
+			write_all(a->fd, SUBMIT_SLEEP, strlen(SUBMIT_SLEEP));
+			sent++;
+		}
+	}
+	a->done = now_s();
+	return NULL;
+}
+
+static void
+run_acks(long conns, long depth, long count)
+{
+	struct acker *a = calloc((size_t)conns, sizeof *a);
+	struct rbuf *rb = calloc(1, sizeof *rb);
+	pthread_barrier_t go;
+	double t0, t1 = 0, syncs0, syncs1;
+	long i, per = count / conns, total = 0;
+	int fd;
+
+	if (a == NULL || rb == NULL)
+		die("out of memory");
+	if (per < 1 || depth < 1)
+		die("acks: COUNT must be at least CONNS, DEPTH at least 1");
+	fd = jobd_connect();
+	rb->fd = fd;
+	request(fd, rb, "{\"op\":\"pause\",\"queue\":\"default\"}\n");
+	syncs0 = json_num(request(fd, rb, "{\"op\":\"stats\"}\n"),
+	    "\"journal\"", "syncs");
+	if (pthread_barrier_init(&go, NULL, (unsigned)conns + 1) != 0)
+		die("pthread_barrier_init failed");
+	for (i = 0; i < conns; i++) {
+		a[i].fd = jobd_connect();
+		a[i].count = per + (i < count % conns ? 1 : 0);
+		a[i].depth = depth;
+		a[i].go = &go;
+		total += a[i].count;
+		if (pthread_create(&a[i].t, NULL, acker_main, &a[i]) != 0)
+			die("pthread_create failed");
+	}
+	/* Every connection is open before the clock starts. */
+	request(fd, rb, "{\"op\":\"ping\"}\n");
+	t0 = now_s();
+	pthread_barrier_wait(&go);
+	for (i = 0; i < conns; i++) {
+		pthread_join(a[i].t, NULL);
+		if (a[i].done > t1)
+			t1 = a[i].done;
+	}
+	syncs1 = json_num(request(fd, rb, "{\"op\":\"stats\"}\n"),
+	    "\"journal\"", "syncs");
+	printf("jobs=%ld conns=%ld depth=%ld secs=%.6f rate=%.1f syncs=%.0f "
+	    "per_sync=%.1f\n", total, conns, depth, t1 - t0,
+	    (double)total / (t1 - t0), syncs1 - syncs0,
+	    syncs1 > syncs0 ? (double)total / (syncs1 - syncs0) : 0.0);
+}
+
+static void
+run_up(void)
+{
+	struct rbuf *rb = calloc(1, sizeof *rb);
+	double t0 = now_s(), t1;
+	char *line;
+	int fd;
+
+	if (rb == NULL)
+		die("out of memory");
+	connect_tries = 600000;
+	connect_pause = 1000;
+	fd = jobd_connect();
+	rb->fd = fd;
+	request(fd, rb, "{\"op\":\"ping\"}\n");
+	t1 = now_s();
+	line = request(fd, rb, "{\"op\":\"stats\"}\n");
+	printf("secs=%.6f queued=%.0f recovery_s=%.6f\n", t1 - t0,
+	    json_num(line, "\"totals\"", "queued"),
+	    json_num(line, "\"journal\"", "recovery_s"));
+}
+
 int
 main(int argc, char **argv)
 {
 	long count;
 
-	if (argc < 4)
+	if (argc < 3)
 		die("usage: jobd_submit SOCKET throughput true|sleep COUNT\n"
 		    "       jobd_submit SOCKET fill true|sleep COUNT\n"
-		    "       jobd_submit SOCKET latency COUNT");
+		    "       jobd_submit SOCKET latency COUNT\n"
+		    "       jobd_submit SOCKET acks CONNS DEPTH COUNT\n"
+		    "       jobd_submit SOCKET up");
 	sock_path = argv[1];
+	if (strcmp(argv[2], "up") == 0 && argc == 3) {
+		run_up();
+		return 0;
+	}
+	if (argc < 4)
+		die("jobd_submit: wrong arguments");
 	count = atol(argv[argc - 1]);
 	if (count < 1)
 		die("jobd_submit: COUNT must be positive");
@@ -305,6 +451,8 @@ main(int argc, char **argv)
 		run_fill(argv[3], count);
 	else if (strcmp(argv[2], "latency") == 0 && argc == 4)
 		run_latency(count);
+	else if (strcmp(argv[2], "acks") == 0 && argc == 6)
+		run_acks(atol(argv[3]), atol(argv[4]), count);
 	else
 		die("jobd_submit: unknown mode or wrong arguments");
 	return 0;
