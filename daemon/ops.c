@@ -164,6 +164,26 @@ op_wait(struct call *call)
 	return 0;
 }
 
+static void
+cancel_conflict(struct call *call, const struct job *j)
+{
+	call_reply_error(call, PROTO_CONFLICT, "job %llu already %s",
+	    (unsigned long long)j->id, protocol_state_name(j->state));
+}
+
+static void
+cancel_done(struct waiter *w, int status)
+{
+	struct call *call = w->arg;
+
+	(void)status;
+	if (w->job->state == JOB_CANCELED)
+		call_reply_ok(call, job_field(w->job));
+	else
+		cancel_conflict(call, w->job);	/* it ended first */
+	call_done(call);
+}
+
 static int
 op_cancel(struct call *call)
 {
@@ -171,7 +191,7 @@ op_cancel(struct call *call)
 
 	if ((j = find_job(call)) == NULL)
 		return 0;
-	call->waiter.done = wait_done;
+	call->waiter.done = cancel_done;
 	call->waiter.arg = call;
 	switch (sched_cancel(call_sched(call), j, &call->waiter)) {
 	case 1:
@@ -180,8 +200,7 @@ op_cancel(struct call *call)
 		call_reply_ok(call, job_field(j));
 		break;
 	default:
-		call_reply_error(call, PROTO_CONFLICT, "job %llu already %s",
-		    (unsigned long long)j->id, protocol_state_name(j->state));
+		cancel_conflict(call, j);
 		break;
 	}
 	return 0;

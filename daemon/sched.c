@@ -876,7 +876,8 @@ sched_cancel(struct sched *s, struct job *j, struct waiter *w)
 		sched_check_joins(s);
 		if (protocol_state_final(j->state))
 			return 0;	/* the journal could not hold it back */
-	} else if (j->state == JOB_RUNNING && !j->cancel_requested) {
+	} else if (j->state == JOB_RUNNING && j->result == NULL &&
+	    !j->cancel_requested) {
 		/* Its worker sees the eventfd, kills the group, reports. */
 		if (j->u.stop_fd != -1 &&
 		    write(j->u.stop_fd, &stop, sizeof stop) == -1)

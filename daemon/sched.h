@@ -115,8 +115,10 @@ struct job *sched_find(struct sched *, uint64_t id);
 int	 sched_wait(struct sched *, struct job *, struct waiter *,
 	    double timeout);
 /*
- * Cancel: 0 canceled at once (it was queued), 1 w parked until the running
- * job has died, -1 already final (conflict).
+ * Cancel: 0 canceled at once, 1 w parked until the job is final, -1
+ * already final (conflict).  A job whose end is being written when the
+ * cancel comes ends as it ended: w then sees a final state other than
+ * canceled, which is a conflict too.
  */
 int	 sched_cancel(struct sched *, struct job *, struct waiter *);
 /*

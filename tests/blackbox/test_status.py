@@ -1019,11 +1019,13 @@ def test_reader_that_keeps_up_is_not_dropped(tmp_path):
     """Beside a slow /events reader that gets dropped, readers that read
     everything at once -- curl -N on /events, and a socket subscriber --
     receive every event of 50,000 jobs, in order, and are not dropped.
-    The limit is the default (1 MiB): a reader on this 2-core machine can
-    fall a burst's worth behind while the flood has the CPUs, and a 64 KiB
-    limit would call that slow; the slow reader still passes 1 MiB."""
+    The limit is 2 MiB: a reader on a loaded 2-core machine can fall a
+    burst's worth behind while the flood has the CPUs (1 MiB was seen to be
+    too tight once in a full run); the slow reader, who never reads while
+    ~10 MB of events are made, still passes 2 MiB and is dropped."""
     n = SLOW_N
     with status_daemon(tmp_path, queues=one_queue(2, "fifo", capacity=100000),
+                       extra="subscriber_buffer_bytes = 2097152;",
                        env=rss_env()) as d:
         slow = slow_http_reader(d)
         out = tmp_path / "events.out"
