@@ -24,6 +24,9 @@
 #   M_SYNC=2000       records of the write+fdatasync loop (issue 5 baseline)
 #   M_RECOVER=1000000 queued jobs in the journal of the recovery run
 #   REPEAT=1          rounds; every figure is the median over the rounds
+#   ONLY="g1 g2"      run only these groups: exec tsp beanstalk sleep fill
+#                     latency scale status acks compact recover (the rest
+#                     show n/a)
 #   BEANSTALK=unix    beanstalkd's transport: unix (socket in the temp dir,
 #                     like jobd's) or tcp (loopback, first free port 11400+)
 #   JOBD=path         the jobd to measure (default: `make -s`, then
@@ -70,6 +73,7 @@ fi
 POLLERS=${POLLERS:-50}
 CONNS=${CONNS:-64}
 REPEAT=${REPEAT:-1}
+ONLY=${ONLY:-}	# e.g. "status acks": only those groups (see want below)
 BEANSTALK=${BEANSTALK:-unix}
 KEEP=${KEEP:-0}
 
@@ -526,28 +530,50 @@ say "N=$N M_EXEC=$M_EXEC M_SLEEP=$M_SLEEP M_TSP=$M_TSP M_FILL=$M_FILL M_LAT=$M_L
 # A round runs each job runner right after its baseline, and the ratios
 # that the targets judge are taken within the round (paired), so a drift
 # in the machine's speed between rounds does not skew them.
+# want GROUP: whether ONLY selects this group (everything when unset).
+want() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+
 for ((round = 1; round <= REPEAT; round++)); do
-	say "round $round/$REPEAT: raw spawn loop";	run_raw
-	say "round $round/$REPEAT: jobd /bin/true";	run_jobd_true "$round"
-	add ratio_raw "$(ratio "$(last true)" "$(last raw)")"
-	say "round $round/$REPEAT: raw spawn, jobd's recipe"; run_raw_recipe
-	say "round $round/$REPEAT: task-spooler";	run_tsp "$round"
-	add ratio_tsp "$(ratio "$(last true)" "$(last tsp)")"
-	say "round $round/$REPEAT: beanstalkd";		run_beanstalk "$round"
-	say "round $round/$REPEAT: jobd sleep 0";	run_jobd_sleep "$round"
-	add ratio_bs "$(ratio "$(last sleep)" "$(last bs)")"
-	say "round $round/$REPEAT: beanstalkd, spawning"; run_beanstalk_spawn "$round"
-	say "round $round/$REPEAT: jobd memory";	run_fill "$round"
-	say "round $round/$REPEAT: jobd latency";	run_latency "$round"
-	say "round $round/$REPEAT: jobd sleep 0, /status idle and polled"
-	run_status "$round"
-	add ratio_status "$(ratio "$(last status_polled)" "$(last status_idle)")"
-	say "round $round/$REPEAT: fdatasync loop, jobd acked submits"
-	run_acks "$round"
-	add ratio_group "$(ratio "$(last ack_always)" "$(last syncloop)")"
-	add ratio_always_off "$(ratio "$(last ack_always)" "$(last ack_off)")"
-	add ratio_group4 "$(ratio "$(last ack_always4)" "$(last syncloop)")"
-	say "round $round/$REPEAT: jobd journal recovery"; run_recover "$round"
+	if want exec; then
+		say "round $round/$REPEAT: raw spawn loop";	run_raw
+		say "round $round/$REPEAT: jobd /bin/true";	run_jobd_true "$round"
+		add ratio_raw "$(ratio "$(last true)" "$(last raw)")"
+		say "round $round/$REPEAT: raw spawn, jobd's recipe"; run_raw_recipe
+	fi
+	if want tsp; then
+		want exec || { say "round $round/$REPEAT: jobd /bin/true"; run_jobd_true "$round"; }
+		say "round $round/$REPEAT: task-spooler";	run_tsp "$round"
+		add ratio_tsp "$(ratio "$(last true)" "$(last tsp)")"
+	fi
+	if want sleep; then
+		say "round $round/$REPEAT: beanstalkd";		run_beanstalk "$round"
+		say "round $round/$REPEAT: jobd sleep 0";	run_jobd_sleep "$round"
+		add ratio_bs "$(ratio "$(last sleep)" "$(last bs)")"
+	fi
+	if want beanstalk; then
+		say "round $round/$REPEAT: beanstalkd, spawning"; run_beanstalk_spawn "$round"
+	fi
+	if want fill; then
+		say "round $round/$REPEAT: jobd memory";	run_fill "$round"
+	fi
+	if want latency; then
+		say "round $round/$REPEAT: jobd latency";	run_latency "$round"
+	fi
+	if want status; then
+		say "round $round/$REPEAT: jobd sleep 0, /status idle and polled"
+		run_status "$round"
+		add ratio_status "$(ratio "$(last status_polled)" "$(last status_idle)")"
+	fi
+	if want acks; then
+		say "round $round/$REPEAT: fdatasync loop, jobd acked submits"
+		run_acks "$round"
+		add ratio_group "$(ratio "$(last ack_always)" "$(last syncloop)")"
+		add ratio_always_off "$(ratio "$(last ack_always)" "$(last ack_off)")"
+		add ratio_group4 "$(ratio "$(last ack_always4)" "$(last syncloop)")"
+	fi
+	if want recover; then
+		say "round $round/$REPEAT: jobd journal recovery"; run_recover "$round"
+	fi
 done
 
 # Every round's figures, for KEEP=1.
@@ -599,7 +625,8 @@ for ((i = 1; i <= REPEAT; i++)); do
 	[ -z "${R_bsx:-}" ] ||
 	    add bsx_ratio "$(ratio "$(nth bsx "$i")" "$(nth raw "$i")")"
 	add rss_beyond "$(awk -v r="$(nth rss "$i")" -v a="$ARGV_BYTES" \
-	    'BEGIN {printf "%.1f", r - a}')"
+	    'BEGIN {if (r == "" || r == "n/a") print "n/a"
+		else printf "%.1f", r - a}')"
 done
 
 line='------------------------------------------------'
