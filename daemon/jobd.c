@@ -290,6 +290,7 @@ main(int argc, char **argv)
 	struct persist *persist = NULL;
 	struct events *events;
 	struct event *sigterm, *sigint, *sighup;
+	struct event_config *ec;
 	const char *given = NULL;
 	char *cause = NULL;
 	int ch, check_only = 0, recover = 0, started;
@@ -349,7 +350,12 @@ main(int argc, char **argv)
 	if (systemd_listen_init(&cause) == -1)
 		log_fatalx(1, "systemd: %s", cause);
 
-	if ((d.base = event_base_new()) == NULL)
+	if ((ec = event_config_new()) == NULL)
+		log_fatalx(1, "event_config_new failed");
+	status_loop_config(ec);
+	d.base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (d.base == NULL || status_loop_init(d.base) == -1)
 		log_fatalx(1, "event_base_new failed");
 	events = events_new();
 	d.sched = sched_new(d.base, cfg, events, on_drained, &d);

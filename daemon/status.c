@@ -207,6 +207,9 @@ hconn_get(struct status *st, struct evhttp_connection *evcon)
 	hc->st = st;
 	hc->evcon = evcon;
 	hc->scope = peer_scope(st, evcon);
+	/* Its next requests wait behind the job path (status.h). */
+	bufferevent_priority_set(evhttp_connection_get_bufferevent(evcon),
+	    LOOP_PRIO_STATUS);
 	TAILQ_INSERT_TAIL(&st->conns, hc, entry);
 	st->nconns++;
 	evhttp_connection_set_closecb(evcon, hconn_closed, hc);
@@ -503,6 +506,13 @@ get_events(struct status *st, struct hconn *hc, struct evhttp_request *req)
 	evtimer_add(hp->keepalive, &tv);
 	hc->park = hp;
 	hconn_timeout(hc, 1);
+	/*
+	 * A stream carries job events as fast as jobs make them: written
+	 * at the status priority it would fall behind in a flood and be
+	 * dropped as a slow reader, so it keeps pace with the job path.
+	 */
+	bufferevent_priority_set(evhttp_connection_get_bufferevent(hc->evcon),
+	    LOOP_PRIO_DEFAULT);
 	evhttp_send_reply_start(req, 200, "OK");
 	events_subscribe(st->events, &hp->sub);
 out:
@@ -702,6 +712,19 @@ status_new(struct event_base *base, const struct config *cfg,
 	    "the status socket passed by systemd" : cfg->status_listen);
 	*out = st;
 	return 0;
+}
+
+void
+status_loop_config(struct event_config *ec)
+{
+	event_config_set_max_dispatch_interval(ec, NULL,
+	    STATUS_CALLBACKS_PER_TURN, LOOP_PRIO_STATUS);
+}
+
+int
+status_loop_init(struct event_base *base)
+{
+	return event_base_priority_init(base, LOOP_PRIORITIES);
 }
 
 void
