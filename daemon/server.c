@@ -120,11 +120,33 @@ conns_of(const struct server *srv, uid_t uid)
 	return n;
 }
 
+/*
+ * Write an answer.  With nothing queued before it, straight to the
+ * socket: the usual answer fits its buffer whole, and going through the
+ * bufferevent would cost two epoll_ctl calls and a loop turn per answer
+ * (arming and disarming its write event).  What does not fit, and any
+ * error, is left to the bufferevent.
+ */
 static void
 conn_write(struct conn *c, char *line, size_t len)
 {
-	if (!c->dead && bufferevent_write(c->bev, line, len) == -1)
+	struct evbuffer *out;
+	ssize_t n = 0;
+
+	if (c->dead)
+		goto out;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) == 0) {
+		do
+			n = send(bufferevent_getfd(c->bev), line, len,
+			    MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (n == -1 && errno == EINTR);
+		if (n == -1)
+			n = 0;
+	}
+	if ((size_t)n < len && evbuffer_add(out, line + n, len - n) == -1)
 		log_warn("server: write to client failed");
+out:
 	free(line);
 }
 
